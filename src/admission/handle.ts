@@ -1,0 +1,45 @@
+import { diffToPatch, injectPod, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
+import { allow, deny, type AdmissionResponseBody } from './response.js';
+import type { AdmissionReview } from './review.js';
+
+export type Verdict = 'injected' | 'skipped' | 'refused' | 'ignored';
+
+export interface ReviewOutcome {
+  body: AdmissionResponseBody;
+  verdict: Verdict;
+  reason: string;
+}
+
+// Bad values are the user's mistake (400); collisions are about the pod's
+// existing content (409). kubectl shows either as "denied the request: ...".
+const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
+  invalid_annotation: { code: 400, reason: 'BadRequest' },
+  unknown_container: { code: 400, reason: 'BadRequest' },
+  volume_conflict: { code: 409, reason: 'Conflict' },
+  mount_conflict: { code: 409, reason: 'Conflict' },
+  container_conflict: { code: 409, reason: 'Conflict' },
+  port_conflict: { code: 409, reason: 'Conflict' },
+};
+
+/** Decode is done; this is inject -> diff -> envelope. No I/O. */
+export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode): ReviewOutcome {
+  const { apiVersion, request } = review;
+  if (request.pod === undefined) {
+    return { body: allow(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
+  }
+  const result = injectPod(request.pod, settings, mode);
+  switch (result.kind) {
+    case 'skipped':
+      return { body: allow(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
+    case 'refused': {
+      const { code, reason } = REFUSAL_STATUS[result.reason];
+      return { body: deny(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason };
+    }
+    case 'injected':
+      return {
+        body: allow(apiVersion, request.uid, diffToPatch(request.pod, result.pod), result.warnings),
+        verdict: 'injected',
+        reason: result.reason,
+      };
+  }
+}

@@ -1,0 +1,74 @@
+import { isRecord, podShapeProblem, type PodTemplate } from '../injection/pod.js';
+
+export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type AdmissionVersion = (typeof ADMISSION_VERSIONS)[number];
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+/** The fields of an AdmissionRequest the webhook reads, checked. */
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind | undefined;
+  operation: string | undefined;
+  namespace: string | undefined;
+  name: string | undefined;
+  /** Set only for a Pod CREATE, the one request the injector acts on. */
+  pod: PodTemplate | undefined;
+}
+
+export interface AdmissionReview {
+  apiVersion: AdmissionVersion;
+  request: AdmissionRequest;
+}
+
+export class InvalidReviewError extends Error {
+  readonly code = 'SQ_INVALID_REVIEW';
+  readonly statusCode = 400;
+}
+
+const optionalString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function readKind(value: unknown): GroupVersionKind | undefined {
+  if (!isRecord(value)) return undefined;
+  const { group, version, kind } = value;
+  if (typeof group !== 'string' || typeof version !== 'string' || typeof kind !== 'string') return undefined;
+  return { group, version, kind };
+}
+
+export const isPodCreate = (request: Pick<AdmissionRequest, 'kind' | 'operation'>): boolean =>
+  request.operation === 'CREATE' && request.kind?.group === '' && request.kind.kind === 'Pod';
+
+/**
+ * Validates a parsed body as an AdmissionReview, without copying it. Throws
+ * InvalidReviewError naming the first thing that is wrong.
+ */
+export function readReview(body: unknown): AdmissionReview {
+  if (!isRecord(body)) throw new InvalidReviewError('body must be a JSON object (an AdmissionReview)');
+  const { apiVersion, kind, request } = body;
+  if (kind !== 'AdmissionReview') throw new InvalidReviewError(`kind must be "AdmissionReview", got ${JSON.stringify(kind) ?? 'nothing'}`);
+  if (!ADMISSION_VERSIONS.includes(apiVersion as AdmissionVersion)) {
+    throw new InvalidReviewError(`apiVersion must be one of ${ADMISSION_VERSIONS.join(', ')}, got ${JSON.stringify(apiVersion) ?? 'nothing'}`);
+  }
+  if (!isRecord(request)) throw new InvalidReviewError('request must be an object');
+  if (typeof request.uid !== 'string' || request.uid === '') throw new InvalidReviewError('request.uid must be a non-empty string');
+
+  const checked: AdmissionRequest = {
+    uid: request.uid,
+    kind: readKind(request.kind),
+    operation: optionalString(request.operation),
+    namespace: optionalString(request.namespace),
+    name: optionalString(request.name),
+    pod: undefined,
+  };
+  if (isPodCreate(checked)) {
+    if (request.object === undefined || request.object === null) throw new InvalidReviewError('request.object is missing');
+    const problem = podShapeProblem(request.object, 'request.object');
+    if (problem !== undefined) throw new InvalidReviewError(`request.object is not a valid Pod: ${problem}`);
+    checked.pod = request.object as PodTemplate;
+  }
+  return { apiVersion: apiVersion as AdmissionVersion, request: checked };
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { InjectorSettings, Mode } from '../injection/index.js';
+import type { Metrics } from '../metrics.js';
+import { answerReview } from './handle.js';
+import { readReview } from './review.js';
+
+/** URL path per webhook entry; the entry's namespaceSelector decides which applies. */
+export const MUTATE_PATHS: Readonly<Record<Mode, string>> = Object.freeze({
+  annotated: '/mutate',
+  enabled: '/mutate/enabled',
+  enforced: '/mutate/enforced',
+});
+
+export interface AdmissionRouteDeps {
+  settings: InjectorSettings;
+  metrics: Metrics;
+}
+
+export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRouteDeps): void {
+  for (const [mode, url] of Object.entries(MUTATE_PATHS) as [Mode, string][]) {
+    app.post(url, async (request, reply) => {
+      const started = process.hrtime.bigint();
+      const review = readReview(request.body);
+      const outcome = answerReview(review, deps.settings, mode);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics.reviews.inc({ mode, decision: outcome.verdict, reason: outcome.reason });
+      deps.metrics.reviewDuration.observe({ mode }, seconds);
+      const { request: admission } = review;
+      request.log.info(
+        {
+          uid: admission.uid,
+          namespace: admission.namespace,
+          pod: admission.name || admission.pod?.metadata?.name || admission.pod?.metadata?.generateName,
+          operation: admission.operation,
+          mode,
+          decision: outcome.verdict,
+          reason: outcome.reason,
+          durationMs: Math.round(seconds * 1e6) / 1e3,
+        },
+        'admission review',
+      );
+      return reply.send(outcome.body);
+    });
+  }
+}

@@ -1,0 +1,33 @@
+// The annotation and label contract users write (design.md §2).
+
+export const PREFIX = 'logging.sre-quero/';
+
+export const ANNOTATIONS = {
+  sidecar: `${PREFIX}sidecar`,
+  logPath: `${PREFIX}log-path`,
+  logGlob: `${PREFIX}log-glob`,
+  containers: `${PREFIX}containers`,
+  job: `${PREFIX}job`,
+  image: `${PREFIX}image`,
+  metricsPort: `${PREFIX}metrics-port`,
+  configMap: `${PREFIX}config-map`,
+  cpuRequest: `${PREFIX}cpu-request`,
+  cpuLimit: `${PREFIX}cpu-limit`,
+  memoryRequest: `${PREFIX}memory-request`,
+  memoryLimit: `${PREFIX}memory-limit`,
+  status: `${PREFIX}status`,
+} as const;
+
+/** Added to every injected pod so watchers (the reconciler) can select them cheaply. */
+export const INJECTED_LABEL = `${PREFIX}injected`;
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(ANNOTATIONS));
+
+/** Annotation keys under our prefix that nobody reads: most likely typos. */
+export function unknownAnnotationKeys(annotations: Readonly<Record<string, string>>): string[] {
+  const unknown: string[] = [];
+  for (const key in annotations) {
+    if (key.startsWith(PREFIX) && !KNOWN_KEYS.has(key)) unknown.push(key);
+  }
+  return unknown;
+}

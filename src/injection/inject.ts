@@ -1,0 +1,188 @@
+import { isDeepStrictEqual } from 'node:util';
+import { ANNOTATIONS, INJECTED_LABEL, unknownAnnotationKeys } from './annotations.js';
+import { decide, type Mode } from './decide.js';
+import { resolveOptions, type InjectionOptions } from './overrides.js';
+import type { Container, PodTemplate, Volume } from './pod.js';
+import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
+import { LAYOUT, type InjectorSettings } from './settings.js';
+import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
+import { parseJob } from './values.js';
+
+export type InjectionResult =
+  | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[] }
+  | { kind: 'skipped'; reason: SkipReason }
+  | Refusal;
+
+/** What the status annotation records: enough to see, and audit, what was injected. */
+export interface InjectionStatus {
+  sidecar: string;
+  image: string;
+  metricsPort: number;
+  logPath: string;
+  containers: string[];
+  configMap: string;
+  reusedVolumes: string[];
+}
+
+const NO_ANNOTATIONS: Readonly<Record<string, string>> = Object.freeze({});
+const OPT_OUT_HINT = `or opt the pod out with ${ANNOTATIONS.sidecar}: "false"`;
+
+/**
+ * The pure core: returns the pod with the logging sidecar layout added, or why
+ * it was skipped or refused. Never mutates its input; unchanged parts of the
+ * pod are shared with the result, so diffing stays cheap.
+ */
+export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mode): InjectionResult {
+  const annotations = pod.metadata?.annotations ?? NO_ANNOTATIONS;
+  const decision = decide(annotations, pod.spec, mode);
+  if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason };
+  if (decision.kind === 'refused') return decision;
+
+  const options = resolveOptions(annotations, settings);
+  if ('kind' in options) return options;
+
+  const appContainers = pod.spec.containers.map((c) => c.name);
+  const targets = options.containers ?? appContainers;
+  const missing = targets.filter((name) => !appContainers.includes(name));
+  if (missing.length > 0) {
+    return refuse(
+      'unknown_container',
+      `annotation ${ANNOTATIONS.containers}: no container named ${missing.map((m) => `"${m}"`).join(', ')} in the pod; ` +
+        `expected names from: ${appContainers.join(', ')}`,
+    );
+  }
+
+  const conflict = findConflict(pod, options, targets);
+  if (conflict !== undefined) return conflict;
+
+  const volumes = pod.spec.volumes ?? [];
+  const wanted = sidecarVolumes(options);
+  const reusedVolumes = wanted.filter((v) => volumes.some((existing) => existing.name === v.name)).map((v) => v.name);
+  const addedVolumes = wanted.filter((v) => !reusedVolumes.includes(v.name));
+  const warnings = [...decision.warnings, ...unknownAnnotationKeys(annotations).map((key) => `unknown annotation ${key} is ignored`)];
+  if (reusedVolumes.includes(LAYOUT.logVolume)) {
+    warnings.push(`the pod's own emptyDir volume "${LAYOUT.logVolume}" is reused for the logs`);
+  }
+
+  const targetSet = new Set(targets);
+  const mount = logMount(options);
+  const containers: Container[] = pod.spec.containers.map((container) =>
+    targetSet.has(container.name) && !mountsLogFolder(container, options)
+      ? { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] }
+      : container,
+  );
+  containers.push(sidecarContainer(options, jobOf(pod, options, targets), targets));
+
+  const status: InjectionStatus = {
+    sidecar: LAYOUT.sidecarName,
+    image: options.image,
+    metricsPort: options.metricsPort,
+    logPath: options.logPath,
+    containers: targets,
+    configMap: options.configMap,
+    reusedVolumes,
+  };
+  const metadata = pod.metadata ?? {};
+  return {
+    kind: 'injected',
+    reason: decision.reason,
+    warnings,
+    pod: {
+      ...pod,
+      metadata: {
+        ...metadata,
+        labels: { ...metadata.labels, [INJECTED_LABEL]: 'true' },
+        annotations: { ...annotations, [ANNOTATIONS.status]: JSON.stringify(status) },
+      },
+      spec: { ...pod.spec, containers, volumes: [...volumes, ...addedVolumes] },
+    },
+  };
+}
+
+function mountsLogFolder(container: Container, options: InjectionOptions): boolean {
+  return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && m.mountPath === options.logPath);
+}
+
+/** The `job` label: the annotation, else the app's name label, else the first app container. */
+function jobOf(pod: PodTemplate, options: InjectionOptions, targets: readonly string[]): string {
+  if (options.job !== undefined) return options.job;
+  const labels = pod.metadata?.labels ?? {};
+  for (const candidate of [labels['app.kubernetes.io/name'], labels.app]) {
+    if (candidate !== undefined && parseJob(candidate).ok) return candidate;
+  }
+  return targets[0] as string;
+}
+
+function describeVolume(volume: Volume): string {
+  const source = Object.keys(volume).find((key) => key !== 'name');
+  return source === undefined ? 'a volume without a source' : `a ${source} volume`;
+}
+
+/** Everything that would make the injected pod invalid or wrong; undefined if none. */
+function findConflict(pod: PodTemplate, options: InjectionOptions, targets: readonly string[]): Refusal | undefined {
+  const { spec } = pod;
+  if (spec.containers.some((c) => c.name === LAYOUT.sidecarName)) {
+    return refuse(
+      'container_conflict',
+      `container "${LAYOUT.sidecarName}" already exists; sre-quero adds its own promtail sidecar: remove the hand-written one ${OPT_OUT_HINT}`,
+    );
+  }
+
+  for (const volume of spec.volumes ?? []) {
+    if (volume.name === LAYOUT.logVolume) {
+      if (!isDeepStrictEqual(Object.keys(volume).sort(), ['emptyDir', 'name']) || typeof volume.emptyDir !== 'object') {
+        return refuse(
+          'volume_conflict',
+          `volume "${LAYOUT.logVolume}" already exists as ${describeVolume(volume)}, not an emptyDir: rename that volume ${OPT_OUT_HINT}`,
+        );
+      }
+      continue;
+    }
+    const ours = sidecarVolumes(options).find((v) => v.name === volume.name);
+    if (ours !== undefined && !isDeepStrictEqual(ours, volume)) {
+      return refuse(
+        'volume_conflict',
+        `volume "${volume.name}" already exists and differs from the one sre-quero adds: rename that volume ${OPT_OUT_HINT}`,
+      );
+    }
+  }
+
+  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+    for (const port of container.ports ?? []) {
+      if (port.containerPort === options.metricsPort) {
+        return refuse(
+          'port_conflict',
+          `container "${container.name}" already uses port ${options.metricsPort}: ` +
+            `set ${ANNOTATIONS.metricsPort} to a free port for the sidecar`,
+        );
+      }
+      if (port.name === LAYOUT.portName) {
+        return refuse(
+          'port_conflict',
+          `container "${container.name}" already has a port named "${LAYOUT.portName}", which the sidecar's metrics port needs: rename that port`,
+        );
+      }
+    }
+  }
+
+  for (const container of spec.containers) {
+    if (!targets.includes(container.name)) continue;
+    for (const mount of container.volumeMounts ?? []) {
+      if (mount.mountPath.replace(/\/$/, '') === options.logPath && mount.name !== LAYOUT.logVolume) {
+        return refuse(
+          'mount_conflict',
+          `container "${container.name}" already mounts volume "${mount.name}" at ${options.logPath}: ` +
+            `set ${ANNOTATIONS.logPath} to another folder, or leave the container out with ${ANNOTATIONS.containers}`,
+        );
+      }
+      if (mount.name === LAYOUT.logVolume && mount.mountPath !== options.logPath) {
+        return refuse(
+          'mount_conflict',
+          `container "${container.name}" mounts "${LAYOUT.logVolume}" at ${mount.mountPath}, not at the log folder ${options.logPath}: ` +
+            `set ${ANNOTATIONS.logPath}: "${mount.mountPath}"`,
+        );
+      }
+    }
+  }
+  return undefined;
+}

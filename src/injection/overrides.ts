@@ -1,0 +1,107 @@
+import { ANNOTATIONS } from './annotations.js';
+import { clip } from './decide.js';
+import { refuse, type Refusal } from './reasons.js';
+import type { InjectorSettings, ResourceSettings } from './settings.js';
+import {
+  parseConfigMapName,
+  parseContainerList,
+  parseCpu,
+  parseImage,
+  parseJob,
+  parseLogGlob,
+  parseLogPath,
+  parseMemory,
+  parsePort,
+  type Parsed,
+  type Quantity,
+} from './values.js';
+
+/** Everything that varies per pod, after settings and annotations are merged. */
+export interface InjectionOptions {
+  image: string;
+  logPath: string;
+  logGlob: string;
+  /** App containers that get the log mount; undefined means all of them. */
+  containers: string[] | undefined;
+  /** Explicit `job` annotation; otherwise derived from the pod's labels. */
+  job: string | undefined;
+  metricsPort: number;
+  configMap: string;
+  resources: ResourceSettings;
+}
+
+class InvalidAnnotation extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+  }
+}
+
+function read<T>(annotations: Readonly<Record<string, string>>, key: string, parse: (raw: string) => Parsed<T>): T | undefined {
+  const raw = annotations[key];
+  if (raw === undefined) return undefined;
+  const parsed = parse(raw);
+  if (!parsed.ok) {
+    throw new InvalidAnnotation(
+      refuse('invalid_annotation', `annotation ${key}: "${clip(raw)}" is not valid; expected ${parsed.expected}`),
+    );
+  }
+  return parsed.value;
+}
+
+const RESOURCE_KEYS = [ANNOTATIONS.cpuRequest, ANNOTATIONS.cpuLimit, ANNOTATIONS.memoryRequest, ANNOTATIONS.memoryLimit];
+
+function resolveResources(annotations: Readonly<Record<string, string>>, defaults: ResourceSettings): ResourceSettings {
+  if (RESOURCE_KEYS.every((key) => annotations[key] === undefined)) return defaults;
+  const pick = (key: string, parse: (raw: string) => Parsed<Quantity>, fallback: string): Quantity => {
+    const fromAnnotation = read(annotations, key, parse);
+    if (fromAnnotation !== undefined) return fromAnnotation;
+    const parsed = parse(fallback);
+    // Settings were validated at start-up; a failure here is a programming error.
+    if (!parsed.ok) throw new Error(`invalid default quantity ${fallback}`);
+    return parsed.value;
+  };
+  const cpuRequest = pick(ANNOTATIONS.cpuRequest, parseCpu, defaults.requests.cpu);
+  const cpuLimit = pick(ANNOTATIONS.cpuLimit, parseCpu, defaults.limits.cpu);
+  const memoryRequest = pick(ANNOTATIONS.memoryRequest, parseMemory, defaults.requests.memory);
+  const memoryLimit = pick(ANNOTATIONS.memoryLimit, parseMemory, defaults.limits.memory);
+  for (const [what, request, limit] of [
+    ['cpu', cpuRequest, cpuLimit],
+    ['memory', memoryRequest, memoryLimit],
+  ] as const) {
+    if (request.amount > limit.amount) {
+      throw new InvalidAnnotation(
+        refuse(
+          'invalid_annotation',
+          `annotation ${what === 'cpu' ? ANNOTATIONS.cpuRequest : ANNOTATIONS.memoryRequest}: ${request.text} exceeds the ${what} limit ${limit.text}; ` +
+            `expected a request no larger than ${what === 'cpu' ? ANNOTATIONS.cpuLimit : ANNOTATIONS.memoryLimit}`,
+        ),
+      );
+    }
+  }
+  return {
+    requests: { cpu: cpuRequest.text, memory: memoryRequest.text },
+    limits: { cpu: cpuLimit.text, memory: memoryLimit.text },
+  };
+}
+
+/** Merges the pod's annotations over the settings, validating every value. */
+export function resolveOptions(
+  annotations: Readonly<Record<string, string>>,
+  settings: InjectorSettings,
+): InjectionOptions | Refusal {
+  try {
+    return {
+      image: read(annotations, ANNOTATIONS.image, (raw) => parseImage(raw, settings.allowedImageRepositories)) ?? settings.image,
+      logPath: read(annotations, ANNOTATIONS.logPath, parseLogPath) ?? settings.logPath,
+      logGlob: read(annotations, ANNOTATIONS.logGlob, parseLogGlob) ?? settings.logGlob,
+      containers: read(annotations, ANNOTATIONS.containers, parseContainerList),
+      job: read(annotations, ANNOTATIONS.job, parseJob),
+      metricsPort: read(annotations, ANNOTATIONS.metricsPort, parsePort) ?? settings.metricsPort,
+      configMap: read(annotations, ANNOTATIONS.configMap, parseConfigMapName) ?? settings.configMap,
+      resources: resolveResources(annotations, settings.resources),
+    };
+  } catch (error) {
+    if (error instanceof InvalidAnnotation) return error.refusal;
+    throw error;
+  }
+}

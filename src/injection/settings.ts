@@ -1,0 +1,49 @@
+// What the injector builds when a pod says nothing else. The server's settings
+// file may override each field (validated in config.ts); annotations override
+// per pod (validated in overrides.ts).
+
+export interface ResourceSettings {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+export interface InjectorSettings {
+  image: string;
+  /** Repositories a pod's `image` annotation may choose from. */
+  allowedImageRepositories: readonly string[];
+  logPath: string;
+  logGlob: string;
+  metricsPort: number;
+  configMap: string;
+  resources: ResourceSettings;
+}
+
+/** The last promtail release line before its end of life (2026-03-02). */
+export const PROMTAIL_IMAGE = 'grafana/promtail:3.6.0';
+
+export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
+  image: PROMTAIL_IMAGE,
+  allowedImageRepositories: Object.freeze(['grafana/promtail', 'docker.io/grafana/promtail']),
+  logPath: '/var/log/app',
+  logGlob: '*.log',
+  metricsPort: 9080,
+  configMap: 'promtail-sidecar-config',
+  resources: Object.freeze({
+    requests: Object.freeze({ cpu: '50m', memory: '64Mi' }),
+    limits: Object.freeze({ cpu: '200m', memory: '128Mi' }),
+  }),
+});
+
+// Names and paths of the layout itself: fixed, since the central promtail
+// template and the reconciler rely on them.
+export const LAYOUT = Object.freeze({
+  sidecarName: 'promtail',
+  portName: 'promtail-http',
+  logVolume: 'shared-logs',
+  positionsVolume: 'promtail-positions',
+  configVolume: 'promtail-config',
+  configDir: '/etc/promtail',
+  configKey: 'promtail.yaml',
+  positionsDir: '/run/promtail',
+  runAsUser: 10001,
+});

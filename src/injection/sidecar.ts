@@ -1,0 +1,79 @@
+import type { InjectionOptions } from './overrides.js';
+import type { Container, Volume, VolumeMount } from './pod.js';
+import { LAYOUT } from './settings.js';
+
+// Env names the central promtail template expands (-config.expand-env=true).
+export const SIDECAR_ENV = Object.freeze({
+  podName: 'POD_NAME',
+  podNamespace: 'POD_NAMESPACE',
+  nodeName: 'NODE_NAME',
+  job: 'LOG_JOB',
+  files: 'LOG_FILES',
+  containers: 'APP_CONTAINERS',
+});
+
+const fieldEnv = (name: string, fieldPath: string) => ({
+  name,
+  valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } },
+});
+
+export function logMount(options: InjectionOptions): VolumeMount {
+  return { name: LAYOUT.logVolume, mountPath: options.logPath };
+}
+
+/** The volumes the layout needs, keyed by the name they are added under. */
+export function sidecarVolumes(options: InjectionOptions): Volume[] {
+  return [
+    { name: LAYOUT.logVolume, emptyDir: {} },
+    { name: LAYOUT.positionsVolume, emptyDir: {} },
+    { name: LAYOUT.configVolume, configMap: { name: options.configMap } },
+  ];
+}
+
+export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
+  const port = options.metricsPort;
+  return {
+    name: LAYOUT.sidecarName,
+    image: options.image,
+    imagePullPolicy: 'IfNotPresent',
+    // Flags win over the config file in promtail, so the port and positions
+    // contract holds even with a user's own ConfigMap.
+    args: [
+      `-config.file=${LAYOUT.configDir}/${LAYOUT.configKey}`,
+      '-config.expand-env=true',
+      `-server.http-listen-port=${port}`,
+      `-positions.file=${LAYOUT.positionsDir}/positions.yaml`,
+    ],
+    env: [
+      fieldEnv(SIDECAR_ENV.podName, 'metadata.name'),
+      fieldEnv(SIDECAR_ENV.podNamespace, 'metadata.namespace'),
+      fieldEnv(SIDECAR_ENV.nodeName, 'spec.nodeName'),
+      { name: SIDECAR_ENV.job, value: job },
+      { name: SIDECAR_ENV.files, value: `${options.logPath}/${options.logGlob}` },
+      { name: SIDECAR_ENV.containers, value: appContainers.join(',') },
+    ],
+    ports: [{ name: LAYOUT.portName, containerPort: port, protocol: 'TCP' }],
+    readinessProbe: {
+      httpGet: { path: '/ready', port: LAYOUT.portName },
+      initialDelaySeconds: 5,
+      periodSeconds: 10,
+    },
+    resources: {
+      requests: { ...options.resources.requests },
+      limits: { ...options.resources.limits },
+    },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: LAYOUT.runAsUser,
+      runAsGroup: LAYOUT.runAsUser,
+    },
+    volumeMounts: [
+      { name: LAYOUT.logVolume, mountPath: options.logPath, readOnly: true },
+      { name: LAYOUT.configVolume, mountPath: LAYOUT.configDir, readOnly: true },
+      { name: LAYOUT.positionsVolume, mountPath: LAYOUT.positionsDir },
+    ],
+  };
+}

@@ -1,0 +1,94 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+
+// Makes a CA and a serving certificate signed by it, offline. Used for the
+// development certificate `npm start` creates and by `sre-quero certs`.
+
+export interface CertificateBundle {
+  caCert: string;
+  caKey: string;
+  cert: string;
+  key: string;
+}
+
+export interface CertificateRequest {
+  commonName: string;
+  dnsNames: readonly string[];
+  ipAddresses: readonly string[];
+  validDays: number;
+  /** Reuse an existing CA instead of making one. */
+  ca?: { cert: string; key: string };
+}
+
+function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
+  // Node's native RSA is much faster than forge's pure-JS generator.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
+}
+
+function newCertificate(publicKey: forge.pki.PublicKey, validDays: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // Positive, 16 random bytes: unique serials without keeping state.
+  cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
+  cert.validity.notBefore = new Date(Date.now() - 5 * 60 * 1000);
+  cert.validity.notAfter = new Date(Date.now() + validDays * 24 * 60 * 60 * 1000);
+  return cert;
+}
+
+export function makeCertificates(request: CertificateRequest): CertificateBundle {
+  let caCert: forge.pki.Certificate;
+  let caKey: forge.pki.rsa.PrivateKey;
+  let caKeyPem: string;
+  if (request.ca) {
+    caCert = forge.pki.certificateFromPem(request.ca.cert);
+    caKey = forge.pki.privateKeyFromPem(request.ca.key) as forge.pki.rsa.PrivateKey;
+    caKeyPem = request.ca.key;
+  } else {
+    const pair = newKeyPair();
+    caKey = pair.privateKey;
+    caKeyPem = pair.pem;
+    caCert = newCertificate(pair.publicKey, request.validDays);
+    const caSubject = [{ name: 'commonName', value: `sre-quero CA for ${request.commonName}` }];
+    caCert.setSubject(caSubject);
+    caCert.setIssuer(caSubject);
+    caCert.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
+    caCert.sign(caKey, forge.md.sha256.create());
+  }
+
+  const leaf = newKeyPair();
+  const cert = newCertificate(leaf.publicKey, request.validDays);
+  cert.setSubject([{ name: 'commonName', value: request.commonName }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        ...request.dnsNames.map((value) => ({ type: 2, value })),
+        ...request.ipAddresses.map((ip) => ({ type: 7, ip })),
+      ],
+    },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+
+  return {
+    caCert: forge.pki.certificateToPem(caCert),
+    caKey: caKeyPem,
+    cert: forge.pki.certificateToPem(cert),
+    key: leaf.pem,
+  };
+}
+
+/** SANs for a webhook Service, as the API server dials it. */
+export function serviceDnsNames(service: string, namespace: string): string[] {
+  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+}

@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadSettings, SERVE_FLAGS_HELP } from './config.js';
+import { MODES, type Mode } from './injection/index.js';
+import { injectManifests, ManifestError } from './manifests/inject-manifests.js';
+import { TlsError } from './tls.js';
+
+const USAGE = `usage: sre-quero <command> [flags]
+
+commands:
+  serve                       run the admission webhook over HTTPS
+  inject -f <file|->          print manifests with the logging sidecar injected
+         [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise
+         [--mode annotated|enabled|enforced]
+                              which pods ask for injection (default: annotated pods only)
+  help                        this text
+
+serve flags:
+${SERVE_FLAGS_HELP}
+`;
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => string;
+}
+
+export function runInject(argv: readonly string[], io: Io): number {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { file: { type: 'string', short: 'f' }, settings: { type: 'string' }, mode: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.file === undefined) throw new UsageError('inject needs -f <file> (or -f - for standard input)');
+  const mode = (values.mode ?? 'annotated') as Mode;
+  if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
+  const settings = loadSettings(values.settings);
+  let text: string;
+  try {
+    text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
+  } catch (error) {
+    throw new ManifestError('SQ_MANIFEST_UNREADABLE', `cannot read ${values.file}: ${(error as Error).message}`);
+  }
+  const result = injectManifests(text, settings, mode);
+  for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
+  io.stdout(result.output);
+  return 0;
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+      case undefined: {
+        const { serve } = await import('./main.js');
+        await serve(rest, process.env);
+        return -1; // keeps running
+      }
+      case 'inject':
+        return runInject(rest, io);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      io.stderr(`sre-quero: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof ManifestError) {
+      io.stderr(`sre-quero inject: ${error.message}\n`);
+      return error.code === 'SQ_MANIFEST_REFUSED' ? 1 : 2;
+    }
+    if (error instanceof ConfigError || error instanceof TlsError) {
+      io.stderr(`sre-quero: ${error.code}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
+import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, type Parsed } from './injection/values.js';
+
+// The only module that reads settings from the environment, flags and files.
+// Everything is validated once, here, and handed out frozen.
+
+export type ConfigErrorCode = 'SQ_CONFIG_INVALID' | 'SQ_SETTINGS_UNREADABLE' | 'SQ_SETTINGS_INVALID';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly code: ConfigErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export interface ServeConfig {
+  listen: { host: string; port: number };
+  tls: {
+    certFile: string;
+    keyFile: string;
+    /** Development mode: no certificate was named, so one is made in certs/dev when absent. */
+    dev: boolean;
+  };
+  settingsFile: string | undefined;
+  settings: InjectorSettings;
+  logLevel: (typeof LOG_LEVELS)[number];
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  certReloadIntervalMs: number;
+}
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DEV_CERT_DIR = resolve(PROJECT_ROOT, 'certs/dev');
+
+type ReadFile = (path: string) => string;
+const readUtf8: ReadFile = (path) => readFileSync(path, 'utf8');
+
+// Accepts a core validator as a zod refinement, so the settings file and the
+// annotations obey exactly the same rules.
+const validated = (parse: (raw: string) => Parsed<unknown>) =>
+  z.string().superRefine((raw, ctx) => {
+    const parsed = parse(raw);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `expected ${parsed.expected}` });
+  });
+
+const quantityPair = z.strictObject({ cpu: validated(parseCpu), memory: validated(parseMemory) });
+
+const SettingsFileSchema = z
+  .strictObject({
+    image: z.string(),
+    allowedImageRepositories: z.array(z.string().min(1)).min(1),
+    logPath: validated(parseLogPath),
+    logGlob: validated(parseLogGlob),
+    metricsPort: z.number().int().min(1024).max(65535),
+    configMap: validated(parseConfigMapName),
+    resources: z.strictObject({ requests: quantityPair.partial(), limits: quantityPair.partial() }).partial(),
+  })
+  .partial();
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`).join('; ');
+}
+
+/** Reads a YAML or JSON settings file and merges it over the defaults. */
+export function loadSettings(path: string | undefined, readFile: ReadFile = readUtf8): InjectorSettings {
+  if (path === undefined) return DEFAULT_SETTINGS;
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFile(path)) ?? {};
+  } catch (error) {
+    throw new ConfigError('SQ_SETTINGS_UNREADABLE', `settings file ${path}: ${(error as Error).message}`);
+  }
+  const parsed = SettingsFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: ${formatIssues(parsed.error)}`);
+  const file = parsed.data;
+  const settings: InjectorSettings = {
+    ...DEFAULT_SETTINGS,
+    ...file,
+    resources: {
+      requests: { ...DEFAULT_SETTINGS.resources.requests, ...file.resources?.requests },
+      limits: { ...DEFAULT_SETTINGS.resources.limits, ...file.resources?.limits },
+    },
+  };
+  const image = parseImage(settings.image, settings.allowedImageRepositories);
+  if (!image.ok) throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: image: expected ${image.expected}`);
+  for (const what of ['cpu', 'memory'] as const) {
+    const parse = what === 'cpu' ? parseCpu : parseMemory;
+    const request = parse(settings.resources.requests[what]);
+    const limit = parse(settings.resources.limits[what]);
+    if (request.ok && limit.ok && request.value.amount > limit.value.amount) {
+      throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: resources.requests.${what} exceeds resources.limits.${what}`);
+    }
+  }
+  return deepFreeze(settings);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+const positiveInt = (name: string, min: number, max: number) =>
+  z.coerce.number({ error: `${name} must be a whole number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+
+const ServeSchema = z.object({
+  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'listen must be host:port, such as 0.0.0.0:8443'),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  settings: z.string().min(1).optional(),
+  logLevel: z.enum(LOG_LEVELS, { error: `log level must be one of ${LOG_LEVELS.join(', ')}` }),
+  bodyLimitBytes: positiveInt('body limit', 1024 * 1024, 64 * 1024 * 1024),
+  shutdownTimeoutMs: positiveInt('shutdown timeout', 1000, 120_000),
+  certReloadIntervalMs: positiveInt('certificate reload interval', 1000, 3_600_000),
+});
+
+/** Flag name, environment variable, default. Flags win over the environment. */
+const SERVE_OPTIONS = {
+  listen: ['listen', 'SRE_QUERO_LISTEN', '127.0.0.1:8443'],
+  tlsCert: ['tls-cert', 'SRE_QUERO_TLS_CERT', undefined],
+  tlsKey: ['tls-key', 'SRE_QUERO_TLS_KEY', undefined],
+  settings: ['settings', 'SRE_QUERO_SETTINGS', undefined],
+  logLevel: ['log-level', 'SRE_QUERO_LOG_LEVEL', 'info'],
+  // Reviews carry object and oldObject; the API server caps an object near 3 MiB.
+  bodyLimitBytes: ['body-limit-bytes', 'SRE_QUERO_BODY_LIMIT_BYTES', String(8 * 1024 * 1024)],
+  shutdownTimeoutMs: ['shutdown-timeout-ms', 'SRE_QUERO_SHUTDOWN_TIMEOUT_MS', '10000'],
+  certReloadIntervalMs: ['cert-reload-interval-ms', 'SRE_QUERO_CERT_RELOAD_INTERVAL_MS', '10000'],
+} as const satisfies Record<keyof z.input<typeof ServeSchema>, readonly [string, string, string | undefined]>;
+
+export const SERVE_FLAGS_HELP = Object.values(SERVE_OPTIONS)
+  .map(([flag, env, fallback]) => `  --${flag.padEnd(24)} env ${env}${fallback === undefined ? '' : ` (default ${fallback})`}`)
+  .join('\n');
+
+export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv, readFile: ReadFile = readUtf8): ServeConfig {
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.values(SERVE_OPTIONS).map(([flag]) => [flag, { type: 'string' }])),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | undefined>;
+  } catch (error) {
+    throw new ConfigError('SQ_CONFIG_INVALID', (error as Error).message);
+  }
+  const raw = Object.fromEntries(
+    Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, flags[flag] ?? env[envName] ?? fallback]),
+  );
+  const parsed = ServeSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError('SQ_CONFIG_INVALID', formatIssues(parsed.error));
+  const options = parsed.data;
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new ConfigError('SQ_CONFIG_INVALID', 'give both --tls-cert and --tls-key, or neither for a development certificate');
+  }
+  const separator = options.listen.lastIndexOf(':');
+  const port = Number(options.listen.slice(separator + 1));
+  if (port < 1 || port > 65535) throw new ConfigError('SQ_CONFIG_INVALID', 'listen port must be from 1 to 65535');
+  const dev = options.tlsCert === undefined;
+  return deepFreeze({
+    listen: { host: options.listen.slice(0, separator).replace(/^\[|\]$/g, ''), port },
+    tls: {
+      certFile: options.tlsCert ?? resolve(DEV_CERT_DIR, 'tls.crt'),
+      keyFile: options.tlsKey ?? resolve(DEV_CERT_DIR, 'tls.key'),
+      dev,
+    },
+    settingsFile: options.settings,
+    settings: loadSettings(options.settings, readFile),
+    logLevel: options.logLevel,
+    bodyLimitBytes: options.bodyLimitBytes,
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
+    certReloadIntervalMs: options.certReloadIntervalMs,
+  });
+}

@@ -1,0 +1,112 @@
+import { Composer, isMap, isSeq, Parser, type Document } from 'yaml';
+import { injectPod, podShapeProblem, type InjectorSettings, type Mode, type PodTemplate } from '../injection/index.js';
+import { isRecord } from '../injection/pod.js';
+
+// The offline `inject` command's core: YAML text in, YAML text out, the same
+// injection as the webhook. Only the pod templates that change are rewritten;
+// every other document is printed back as it was parsed.
+
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(
+    readonly code: 'SQ_MANIFEST_UNREADABLE' | 'SQ_MANIFEST_REFUSED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Path = (string | number)[];
+
+const WORKLOAD_TEMPLATE: Readonly<Record<string, Path>> = {
+  'v1/Pod': [],
+  'apps/v1/Deployment': ['spec', 'template'],
+  'apps/v1/StatefulSet': ['spec', 'template'],
+  'apps/v1/DaemonSet': ['spec', 'template'],
+  'apps/v1/ReplicaSet': ['spec', 'template'],
+  'batch/v1/Job': ['spec', 'template'],
+  'batch/v1/CronJob': ['spec', 'jobTemplate', 'spec', 'template'],
+  'batch/v1beta1/CronJob': ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+interface TemplateSite {
+  path: Path;
+  /** "Deployment web" for messages. */
+  label: string;
+}
+
+function describe(object: Record<string, unknown>): string {
+  const name = isRecord(object.metadata) ? (object.metadata.name ?? object.metadata.generateName) : undefined;
+  return `${String(object.kind)} ${typeof name === 'string' ? name : '(unnamed)'}`;
+}
+
+function findTemplates(object: unknown, at: Path, sites: TemplateSite[]): void {
+  if (!isRecord(object)) return;
+  const { apiVersion, kind } = object;
+  if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray(object.items)) {
+    object.items.forEach((item, index) => findTemplates(item, [...at, 'items', index], sites));
+    return;
+  }
+  const templatePath = WORKLOAD_TEMPLATE[`${String(apiVersion)}/${String(kind)}`];
+  if (templatePath !== undefined) sites.push({ path: [...at, ...templatePath], label: describe(object) });
+}
+
+function getIn(value: unknown, path: Path): unknown {
+  let current = value;
+  for (const step of path) current = isRecord(current) || Array.isArray(current) ? (current as Record<string | number, unknown>)[step] : undefined;
+  return current;
+}
+
+function setIn(doc: Document, path: Path, value: unknown): void {
+  if (path.length === 0) doc.contents = doc.createNode(value);
+  else doc.setIn(path, doc.createNode(value));
+}
+
+export interface InjectManifestsResult {
+  output: string;
+  warnings: string[];
+  injected: number;
+}
+
+/** Each document with the exact source text it came from (comments, markers and all). */
+function splitDocuments(text: string): { doc: Document; source: string }[] {
+  const tokens = [...new Parser().parse(text)];
+  const starts = tokens.filter((token) => token.type === 'document').map((token) => token.offset);
+  const docs = [...new Composer().compose(tokens)];
+  return docs.map((doc, index) => ({
+    doc,
+    source: text.slice(index === 0 ? 0 : starts[index], starts[index + 1] ?? text.length),
+  }));
+}
+
+export function injectManifests(text: string, settings: InjectorSettings, mode: Mode = 'annotated'): InjectManifestsResult {
+  const warnings: string[] = [];
+  let injected = 0;
+  const printed = splitDocuments(text).map(({ doc, source }, index) => {
+    const where = `document ${index + 1}`;
+    const problem = doc.errors[0];
+    if (problem !== undefined) throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where}: ${problem.message}`);
+    if (doc.contents !== null && !isMap(doc.contents) && !isSeq(doc.contents)) {
+      throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where}: expected a Kubernetes object, got a scalar`);
+    }
+    const object: unknown = doc.toJS();
+    const sites: TemplateSite[] = [];
+    findTemplates(object, [], sites);
+    let changed = false;
+    for (const site of sites) {
+      const template = getIn(object, site.path);
+      const shape = podShapeProblem(template, site.path.length === 0 ? 'pod' : site.path.join('.'));
+      if (shape !== undefined) throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where} (${site.label}): ${shape}`);
+      const result = injectPod(template as PodTemplate, settings, mode);
+      if (result.kind === 'refused') throw new ManifestError('SQ_MANIFEST_REFUSED', `${where} (${site.label}): ${result.message}`);
+      if (result.kind === 'injected') {
+        setIn(doc, site.path, result.pod);
+        changed = true;
+        injected += 1;
+        warnings.push(...result.warnings.map((warning) => `${where} (${site.label}): ${warning}`));
+      }
+    }
+    return changed ? doc.toString({ lineWidth: 0 }) : source;
+  });
+  return { output: printed.join(''), warnings, injected };
+}

@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:https';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import type { FastifyBaseLogger } from 'fastify';
+import { makeCertificates } from './certs.js';
+import type { Metrics } from './metrics.js';
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+export class TlsError extends Error {
+  override readonly name = 'TlsError';
+  readonly code = 'SQ_TLS_INVALID';
+}
+
+/** Creates ca.crt, tls.crt and tls.key for localhost in `dir` unless they exist. */
+export function ensureDevCertificate(dir: string): boolean {
+  const files = ['ca.crt', 'tls.crt', 'tls.key'].map((name) => join(dir, name));
+  if (files.every((file) => existsSync(file))) return false;
+  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], validDays: 365 });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'ca.crt'), bundle.caCert);
+  writeFileSync(join(dir, 'tls.crt'), bundle.cert);
+  writeFileSync(join(dir, 'tls.key'), bundle.key, { mode: 0o600 });
+  return true;
+}
+
+/** Reads a certificate and key and checks that they form a usable pair. */
+export function readTls(certFile: string, keyFile: string): TlsMaterial {
+  let material: TlsMaterial;
+  try {
+    material = { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  } catch (error) {
+    throw new TlsError(`cannot read the serving certificate: ${(error as Error).message}`);
+  }
+  try {
+    createSecureContext(material);
+  } catch (error) {
+    throw new TlsError(`${certFile} and ${keyFile} are not a usable certificate and key: ${(error as Error).message}`);
+  }
+  return material;
+}
+
+const fingerprint = (material: TlsMaterial): string => createHash('sha256').update(material.cert).update(material.key).digest('hex');
+
+export interface CertificateWatch {
+  /** Checks the files now; the timer calls it too. Resolves to true when the server got a new certificate. */
+  check(): boolean;
+  stop(): void;
+}
+
+/**
+ * Re-reads the files on an interval and swaps the server's certificate for new
+ * connections when they change (a Secret update rewrites the mounted files).
+ * A half-written or mismatched pair is logged and the old one kept.
+ */
+export function watchCertificate(options: {
+  server: Pick<Server, 'setSecureContext'>;
+  certFile: string;
+  keyFile: string;
+  current: TlsMaterial;
+  intervalMs: number;
+  logger: FastifyBaseLogger;
+  metrics: Metrics;
+}): CertificateWatch {
+  let served = fingerprint(options.current);
+  const check = (): boolean => {
+    let next: TlsMaterial;
+    try {
+      next = readTls(options.certFile, options.keyFile);
+    } catch (error) {
+      options.logger.warn({ err: (error as Error).message }, 'serving certificate unreadable; keeping the current one');
+      options.metrics.certificateReloads.inc({ result: 'failed' });
+      return false;
+    }
+    const nextFingerprint = fingerprint(next);
+    if (nextFingerprint === served) return false;
+    options.server.setSecureContext(next);
+    served = nextFingerprint;
+    options.metrics.certificateReloads.inc({ result: 'reloaded' });
+    options.logger.info({ certFile: options.certFile }, 'serving certificate reloaded');
+    return true;
+  };
+  const timer = setInterval(check, options.intervalMs);
+  timer.unref();
+  return { check, stop: () => clearInterval(timer) };
+}

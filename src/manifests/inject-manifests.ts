@@ -1,5 +1,5 @@
 import { Composer, isMap, isSeq, Parser, type Document } from 'yaml';
-import { injectPod, podShapeProblem, type InjectorSettings, type Mode, type PodTemplate } from '../injection/index.js';
+import { diffToPatch, injectPod, podShapeProblem, type InjectorSettings, type Mode, type Operation, type PodTemplate } from '../injection/index.js';
 import { isRecord } from '../injection/pod.js';
 
 // The offline `inject` command's core: YAML text in, YAML text out, the same
@@ -57,9 +57,23 @@ function getIn(value: unknown, path: Path): unknown {
   return current;
 }
 
-function setIn(doc: Document, path: Path, value: unknown): void {
-  if (path.length === 0) doc.contents = doc.createNode(value);
-  else doc.setIn(path, doc.createNode(value));
+const decodePointer = (pointer: string): string[] =>
+  pointer === '' ? [] : pointer.slice(1).split('/').map((step) => step.replace(/~1/g, '/').replace(/~0/g, '~'));
+
+/**
+ * Applies the same JSON patch the webhook would send to the YAML document, so
+ * only the added nodes are new and every comment and style elsewhere stays.
+ */
+function applyToDocument(doc: Document, at: Path, operations: readonly Operation[]): void {
+  for (const operation of operations) {
+    const path: Path = [...at, ...decodePointer(operation.path).map((step) => (/^(0|[1-9][0-9]*)$/.test(step) ? Number(step) : step))];
+    if (operation.op === 'remove') doc.deleteIn(path);
+    else if (operation.op === 'add' || operation.op === 'replace') {
+      const node = doc.createNode(operation.value, { aliasDuplicateObjects: false });
+      if (path.length === 0) doc.contents = node;
+      else doc.setIn(path, node);
+    } else throw new Error(`unexpected patch operation ${operation.op}`);
+  }
 }
 
 export interface InjectManifestsResult {
@@ -100,13 +114,13 @@ export function injectManifests(text: string, settings: InjectorSettings, mode: 
       const result = injectPod(template as PodTemplate, settings, mode);
       if (result.kind === 'refused') throw new ManifestError('SQ_MANIFEST_REFUSED', `${where} (${site.label}): ${result.message}`);
       if (result.kind === 'injected') {
-        setIn(doc, site.path, result.pod);
+        applyToDocument(doc, site.path, diffToPatch(template as PodTemplate, result.pod));
         changed = true;
         injected += 1;
         warnings.push(...result.warnings.map((warning) => `${where} (${site.label}): ${warning}`));
       }
     }
-    return changed ? doc.toString({ lineWidth: 0 }) : source;
+    return changed ? doc.toString({ lineWidth: 0, flowCollectionPadding: false }) : source;
   });
   return { output: printed.join(''), warnings, injected };
 }

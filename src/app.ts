@@ -1,5 +1,5 @@
 import type { ServerOptions } from 'node:https';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { registerAdmissionRoutes } from './admission/routes.js';
 import type { InjectorSettings } from './injection/index.js';
 import type { Metrics } from './metrics.js';
@@ -24,11 +24,15 @@ interface ErrorBody {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // One line per review comes from the route; Fastify's own per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
     return503OnClosing: true,
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
+
+  // AdmissionReviews are JSON; anything else is the wrong media type (415).
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500;

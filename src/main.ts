@@ -42,9 +42,9 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     await app.close();
   });
 
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
   logger.info(
-    { listen: `${config.listen.host}:${config.listen.port}`, settingsFile: config.settingsFile ?? '(built-in defaults)', devCertificate: config.tls.dev },
+    { address, settingsFile: config.settingsFile ?? '(built-in defaults)', devCertificate: config.tls.dev },
     'sre-quero webhook serving',
   );
 }

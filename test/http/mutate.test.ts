@@ -1,0 +1,243 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import t from 'tap';
+import { ANNOTATIONS, DEFAULT_SETTINGS } from '../../src/injection/index.js';
+import { applyResponse, decodePatch, fixtureUrl, recipeReview, testApp, type Json } from '../helpers/reviews.js';
+
+const post = (app: TestApp['app'], body: unknown, url = '/mutate', contentType = 'application/json') =>
+  app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+type TestApp = ReturnType<typeof testApp>;
+
+function withAnnotations(review: Json, annotations: Record<string, string>): Json {
+  review.request.object.metadata.annotations = annotations;
+  return review;
+}
+
+t.test('the recipe pod: the patch applied to the request object gives the expected pod', async (t) => {
+  const { app } = testApp();
+  const review = recipeReview();
+  const reply = await post(app, review);
+  t.equal(reply.statusCode, 200);
+  t.match(reply.headers['content-type'], /application\/json/);
+  const body = reply.json();
+  t.equal(body.apiVersion, 'admission.k8s.io/v1');
+  t.equal(body.kind, 'AdmissionReview');
+  t.equal(body.response.uid, review.request.uid, 'uid is echoed');
+  t.equal(body.response.allowed, true);
+  t.equal(body.response.patchType, 'JSONPatch');
+  t.notOk('warnings' in body.response, 'no warnings for a clean pod');
+
+  const patched = applyResponse(review.request.object, body.response);
+  const expectedUrl = fixtureUrl('reviews/simple-webapp.v1.patched-pod.json');
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(expectedUrl, `${JSON.stringify(patched, null, 2)}\n`);
+  t.same(patched, JSON.parse(readFileSync(expectedUrl, 'utf8')), 'patched pod matches the reviewed golden file');
+
+  // The layout, spelled out, so the golden file cannot drift unnoticed.
+  const sidecar = patched.spec.containers[1];
+  t.equal(sidecar.name, 'promtail');
+  t.equal(sidecar.image, DEFAULT_SETTINGS.image);
+  t.same(sidecar.ports, [{ name: 'promtail-http', containerPort: 9080, protocol: 'TCP' }]);
+  t.same(sidecar.args.slice(0, 2), ['-config.file=/etc/promtail/promtail.yaml', '-config.expand-env=true']);
+  t.same(patched.spec.containers[0].volumeMounts.at(-1), { name: 'shared-logs', mountPath: '/var/log/app' });
+  t.same(patched.spec.volumes.slice(1), [
+    { name: 'shared-logs', emptyDir: {} },
+    { name: 'promtail-positions', emptyDir: {} },
+    { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config' } },
+  ]);
+  t.ok(patched.metadata.annotations[ANNOTATIONS.status], 'status annotation is set');
+  t.same(patched.metadata.managedFields, review.request.object.metadata.managedFields, 'managedFields untouched');
+});
+
+t.test('injection is idempotent: the patched pod reviewed again gets no patch', async (t) => {
+  const { app } = testApp();
+  const review = recipeReview();
+  const first = (await post(app, review)).json();
+  review.request.object = applyResponse(review.request.object, first.response);
+  const second = (await post(app, review)).json();
+  t.same(second.response, { uid: review.request.uid, allowed: true });
+});
+
+t.test('a pod without annotations gets annotations and labels added whole (no add without a parent)', async (t) => {
+  const { app } = testApp();
+  const review = recipeReview();
+  delete review.request.object.metadata.labels;
+  delete review.request.object.metadata.annotations;
+  const body = (await post(app, review, '/mutate/enabled')).json();
+  const metadataOps = decodePatch(body.response).filter((op) => op.path.startsWith('/metadata'));
+  t.same(metadataOps.map((op) => `${op.op} ${op.path}`).sort(), ['add /metadata/annotations', 'add /metadata/labels']);
+  const patched = applyResponse(review.request.object, body.response);
+  t.equal(patched.metadata.labels['logging.sre-quero/injected'], 'true');
+});
+
+t.test('v1beta1 is answered in v1beta1', async (t) => {
+  const { app } = testApp();
+  const review = recipeReview();
+  review.apiVersion = 'admission.k8s.io/v1beta1';
+  const body = (await post(app, review)).json();
+  t.equal(body.apiVersion, 'admission.k8s.io/v1beta1');
+  t.equal(body.response.uid, review.request.uid);
+  t.equal(body.response.patchType, 'JSONPatch');
+  t.equal(applyResponse(review.request.object, body.response).spec.containers[1].name, 'promtail');
+});
+
+t.test('anything that is not a Pod CREATE is allowed untouched', async (t) => {
+  const { app, logLines } = testApp();
+  const cases: [string, (review: Json) => void][] = [
+    ['pod update', (r) => { r.request.operation = 'UPDATE'; r.request.oldObject = r.request.object; }],
+    ['pod delete without object', (r) => { r.request.operation = 'DELETE'; r.request.object = null; }],
+    ['a Service create', (r) => { r.request.kind = { group: '', version: 'v1', kind: 'Service' }; }],
+    ['a Pod of another group', (r) => { r.request.kind = { group: 'example.com', version: 'v1', kind: 'Pod' }; }],
+  ];
+  for (const [name, change] of cases) {
+    const review = recipeReview();
+    change(review);
+    const reply = await post(app, review);
+    t.equal(reply.statusCode, 200, name);
+    t.same(reply.json().response, { uid: review.request.uid, allowed: true }, name);
+  }
+  t.same(logLines().map((line) => line.reason), ['not_pod_create', 'not_pod_create', 'not_pod_create', 'not_pod_create']);
+});
+
+t.test('annotated mode: pods that do not ask, or opt out, are skipped', async (t) => {
+  const { app, logLines } = testApp();
+  for (const annotations of [{}, { [ANNOTATIONS.sidecar]: "false" }] as Record<string, string>[]) {
+    const review = withAnnotations(recipeReview(), annotations);
+    t.same((await post(app, review)).json().response, { uid: review.request.uid, allowed: true });
+  }
+  t.same(logLines().map((line) => [line.decision, line.reason]), [['skipped', 'not_requested'], ['skipped', 'opted_out']]);
+});
+
+t.test('namespace modes arrive by path', async (t) => {
+  const { app } = testApp();
+  const plain = withAnnotations(recipeReview(), {});
+  const enabled = (await post(app, plain, '/mutate/enabled')).json();
+  t.equal(enabled.response.patchType, 'JSONPatch', 'enabled namespace: an unannotated pod is injected');
+
+  const optedOut = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'false' });
+  t.same((await post(app, optedOut, '/mutate/enabled')).json().response, { uid: optedOut.request.uid, allowed: true }, 'enabled honours opt-out');
+
+  const enforced = (await post(app, optedOut, '/mutate/enforced')).json();
+  t.equal(enforced.response.allowed, true);
+  t.equal(enforced.response.patchType, 'JSONPatch', 'enforced ignores opt-out');
+  t.match(enforced.response.warnings, [/not honoured.*enforces/]);
+
+  const unknownMode = await post(app, plain, '/mutate/sometimes');
+  t.equal(unknownMode.statusCode, 404);
+  t.equal(unknownMode.json().error, 'SQ_NOT_FOUND');
+});
+
+t.test('refusals: allowed false, a status code, and a message naming the annotation or conflict', async (t) => {
+  const { app, logLines } = testApp();
+  const hostile = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.logPath]: '/etc' });
+  const refused = (await post(app, hostile)).json();
+  t.equal(refused.response.uid, hostile.request.uid);
+  t.equal(refused.response.allowed, false);
+  t.equal(refused.response.status.code, 400);
+  t.equal(refused.response.status.reason, 'BadRequest');
+  t.match(refused.response.status.message, /annotation logging\.sre-quero\/log-path: "\/etc" is not valid; expected an absolute folder/);
+  t.notOk('patch' in refused.response);
+
+  const conflicting = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true' });
+  conflicting.request.object.spec.containers[0].ports.push({ containerPort: 9080, protocol: 'TCP' });
+  const conflict = (await post(app, conflicting)).json();
+  t.equal(conflict.response.allowed, false);
+  t.equal(conflict.response.status.code, 409);
+  t.match(conflict.response.status.message, /container "main-application" already uses port 9080: set logging\.sre-quero\/metrics-port/);
+  t.same(logLines().map((line) => [line.decision, line.reason]), [['refused', 'invalid_annotation'], ['refused', 'port_conflict']]);
+});
+
+t.test('warnings reach the API server', async (t) => {
+  const { app } = testApp();
+  const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', 'logging.sre-quero/log-pth': '/x' });
+  const body = (await post(app, review)).json();
+  t.same(body.response.warnings, ['unknown annotation logging.sre-quero/log-pth is ignored']);
+});
+
+t.test("the client's mistakes get a 400 with a JSON error that says what is wrong", async (t) => {
+  const { app, metrics } = testApp();
+  const review = recipeReview;
+  const cases: [string, unknown, number, string, RegExp][] = [
+    ['malformed JSON', '{"kind": "AdmissionReview", ', 400, 'FST_ERR_CTP_INVALID_JSON_BODY', /JSON/i],
+    ['empty body', '', 400, 'FST_ERR_CTP_EMPTY_JSON_BODY', /empty/i],
+    ['a JSON array', [], 400, 'SQ_INVALID_REVIEW', /body must be a JSON object/],
+    ['wrong kind', { ...review(), kind: 'Pod' }, 400, 'SQ_INVALID_REVIEW', /kind must be "AdmissionReview", got "Pod"/],
+    ['wrong apiVersion', { ...review(), apiVersion: 'v1' }, 400, 'SQ_INVALID_REVIEW', /apiVersion must be one of/],
+    ['no request', { ...review(), request: undefined }, 400, 'SQ_INVALID_REVIEW', /request must be an object/],
+    ['missing uid', (() => { const r = review(); delete r.request.uid; return r; })(), 400, 'SQ_INVALID_REVIEW', /request\.uid must be a non-empty string/],
+    ['missing object', (() => { const r = review(); delete r.request.object; return r; })(), 400, 'SQ_INVALID_REVIEW', /request\.object is missing/],
+    ['object that is not a pod', (() => { const r = review(); r.request.object.spec.containers = 'nginx'; return r; })(), 400, 'SQ_INVALID_REVIEW', /request\.object\.spec\.containers must be a non-empty list/],
+    ['annotations that are not strings', (() => { const r = review(); r.request.object.metadata.annotations = { a: 1 }; return r; })(), 400, 'SQ_INVALID_REVIEW', /metadata\.annotations must map strings to strings/],
+  ];
+  for (const [name, body, status, code, message] of cases) {
+    const reply = await post(app, body);
+    t.equal(reply.statusCode, status, `${name}: status`);
+    t.equal(reply.json().error, code, `${name}: error code`);
+    t.match(reply.json().message, message, `${name}: message`);
+  }
+  const wrongType = await post(app, JSON.stringify(review()), '/mutate', 'text/plain');
+  t.equal(wrongType.statusCode, 415);
+  t.equal(wrongType.json().error, 'FST_ERR_CTP_INVALID_MEDIA_TYPE');
+  t.match(await metrics.registry.getSingleMetricAsString('sre_quero_invalid_requests_total'), /code="SQ_INVALID_REVIEW"} 8\n/);
+});
+
+t.test('body limit: real-size reviews pass, oversized bodies get 413', async (t) => {
+  const { app } = testApp();
+  const big = recipeReview();
+  // object + oldObject near the API server's object size cap
+  big.request.object.metadata.annotations['example.com/blob'] = 'x'.repeat(3 * 1024 * 1024);
+  const ok = await post(app, big);
+  t.equal(ok.statusCode, 200);
+  t.equal(ok.json().response.patchType, 'JSONPatch');
+
+  const small = testApp({ bodyLimitBytes: 64 * 1024 });
+  const tooLarge = await post(small.app, big);
+  t.equal(tooLarge.statusCode, 413);
+  t.equal(tooLarge.json().error, 'FST_ERR_CTP_BODY_TOO_LARGE');
+});
+
+t.test('a bug on our side is a 500 that hides internals, and is logged', async (t) => {
+  const broken = { ...DEFAULT_SETTINGS, resources: { requests: { cpu: 'not-a-quantity', memory: '64Mi' }, limits: DEFAULT_SETTINGS.resources.limits } };
+  const { app, logLines } = testApp({ settings: broken });
+  const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.cpuLimit]: '1' });
+  const reply = await post(app, review);
+  t.equal(reply.statusCode, 500);
+  t.same(reply.json(), { error: 'SQ_INTERNAL', message: 'internal error; see the webhook log' });
+  t.ok(logLines().some((line) => line.level === 50 && line.msg === 'request failed'));
+});
+
+t.test('one structured log line per review, without object contents', async (t) => {
+  const { app, logLines } = testApp();
+  const review = recipeReview();
+  review.request.name = '';
+  review.request.object.metadata.name = undefined;
+  review.request.object.metadata.generateName = 'simple-webapp-7c9f-';
+  await post(app, review);
+  const lines = logLines();
+  t.equal(lines.length, 1);
+  t.match(lines[0], {
+    msg: 'admission review',
+    uid: review.request.uid,
+    namespace: 'shop',
+    pod: 'simple-webapp-7c9f-',
+    operation: 'CREATE',
+    mode: 'annotated',
+    decision: 'injected',
+    reason: 'annotation_opt_in',
+    durationMs: Number,
+  });
+  const raw = JSON.stringify(lines);
+  t.notMatch(raw, /nginx|managedFields|default-token/, 'no object contents in the log');
+});
+
+t.test('health, readiness and metrics', async (t) => {
+  let ready = false;
+  const { app } = testApp({ isReady: () => ready });
+  t.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  t.equal((await app.inject({ url: '/readyz' })).statusCode, 503);
+  ready = true;
+  t.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+  await post(app, recipeReview());
+  const metrics = await app.inject({ url: '/metrics' });
+  t.equal(metrics.statusCode, 200);
+  t.match(metrics.body, /sre_quero_admission_reviews_total\{mode="annotated",decision="injected",reason="annotation_opt_in"\} 1/);
+  t.match(metrics.body, /sre_quero_admission_review_duration_seconds_count\{mode="annotated"\} 1/);
+});

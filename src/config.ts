@@ -167,7 +167,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
   }
   const separator = options.listen.lastIndexOf(':');
   const port = Number(options.listen.slice(separator + 1));
-  if (port < 1 || port > 65535) throw new ConfigError('SQ_CONFIG_INVALID', 'listen port must be from 1 to 65535');
+  if (port > 65535) throw new ConfigError('SQ_CONFIG_INVALID', 'listen port must be from 0 (any free port) to 65535');
   const dev = options.tlsCert === undefined;
   return deepFreeze({
     listen: { host: options.listen.slice(0, separator).replace(/^\[|\]$/g, ''), port },

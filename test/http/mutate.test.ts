@@ -176,7 +176,7 @@ t.test("the client's mistakes get a 400 with a JSON error that says what is wron
   const wrongType = await post(app, JSON.stringify(review()), '/mutate', 'text/plain');
   t.equal(wrongType.statusCode, 415);
   t.equal(wrongType.json().error, 'FST_ERR_CTP_INVALID_MEDIA_TYPE');
-  t.match(await metrics.registry.getSingleMetricAsString('sre_quero_invalid_requests_total'), /code="SQ_INVALID_REVIEW"} 8\n/);
+  t.match(await metrics.registry.getSingleMetricAsString('sre_quero_invalid_requests_total'), /code="SQ_INVALID_REVIEW"} 8$/m);
 });
 
 t.test('body limit: real-size reviews pass, oversized bodies get 413', async (t) => {

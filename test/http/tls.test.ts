@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { makeCertificates } from '../../src/certs.js';
+import { ensureDevCertificate, readTls, TlsError, watchCertificate } from '../../src/tls.js';
+import { httpsPost } from '../helpers/https.js';
+import { recipeReview, testApp } from '../helpers/reviews.js';
+
+const localhostBundle = () => makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
+
+t.test('the development certificate is made once, for localhost and 127.0.0.1', async (t) => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'sq-dev-')), 'certs/dev');
+  t.equal(ensureDevCertificate(dir), true, 'created');
+  const first = readFileSync(join(dir, 'tls.crt'), 'utf8');
+  t.equal(ensureDevCertificate(dir), false, 'kept on the second call');
+  t.equal(readFileSync(join(dir, 'tls.crt'), 'utf8'), first);
+  const { X509Certificate } = await import('node:crypto');
+  const cert = new X509Certificate(first);
+  t.match(cert.subjectAltName, /DNS:localhost/);
+  t.match(cert.subjectAltName, /IP Address:127\.0\.0\.1/);
+  t.ok(cert.checkIssued(new X509Certificate(readFileSync(join(dir, 'ca.crt'), 'utf8'))), 'signed by ca.crt');
+  t.notOk(cert.ca, 'the serving certificate is not a CA');
+});
+
+t.test('readTls refuses missing files and mismatched pairs with a clear error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-tls-'));
+  const a = localhostBundle();
+  const b = localhostBundle();
+  writeFileSync(join(dir, 'a.crt'), a.cert);
+  writeFileSync(join(dir, 'b.key'), b.key);
+  t.throws(() => readTls(join(dir, 'missing.crt'), join(dir, 'b.key')), { name: 'TlsError', message: /cannot read the serving certificate/ });
+  t.throws(() => readTls(join(dir, 'a.crt'), join(dir, 'b.key')), { name: 'TlsError', message: /are not a usable certificate and key/ });
+  t.ok(new TlsError('x') instanceof Error);
+});
+
+t.test('real HTTPS: serves reviews, and swaps certificates without a restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-reload-'));
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  const first = localhostBundle();
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+
+  const material = readTls(certFile, keyFile);
+  const { app, metrics, logLines } = testApp({ https: material });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const url = `https://127.0.0.1:${(app.server.address() as { port: number }).port}/mutate`;
+  const watch = watchCertificate({
+    server: app.server as unknown as Server,
+    certFile,
+    keyFile,
+    current: material,
+    intervalMs: 3_600_000,
+    logger: app.log,
+    metrics,
+  });
+  t.teardown(() => watch.stop());
+
+  const review = recipeReview();
+  const reply = await httpsPost(url, first.caCert, JSON.stringify(review));
+  t.equal(reply.status, 200);
+  t.equal(JSON.parse(reply.body).response.patchType, 'JSONPatch');
+  t.equal(watch.check(), false, 'unchanged files: nothing to do');
+
+  // A half-written pair (new cert, old key) is refused and the old one kept.
+  const second = localhostBundle();
+  writeFileSync(certFile, second.cert);
+  t.equal(watch.check(), false, 'mismatched pair is not loaded');
+  t.equal((await httpsPost(url, first.caCert, JSON.stringify(review))).status, 200, 'old certificate still served');
+
+  writeFileSync(keyFile, second.key);
+  t.equal(watch.check(), true, 'complete new pair is loaded');
+  t.equal((await httpsPost(url, second.caCert, JSON.stringify(review))).status, 200, 'new connections get the new certificate');
+  await t.rejects(httpsPost(url, first.caCert, JSON.stringify(review)), /self[- ]signed|unable to verify|certificate/i, 'the old CA no longer verifies');
+
+  const reloads = await metrics.registry.getSingleMetricAsString('sre_quero_certificate_reloads_total');
+  t.match(reloads, /result="failed"} 1$/m);
+  t.match(reloads, /result="reloaded"} 1$/m);
+  t.ok(logLines().some((line) => line.msg === 'serving certificate reloaded'));
+  t.notMatch(JSON.stringify(logLines()), /PRIVATE KEY/, 'no key material in the log');
+});

@@ -1,0 +1,103 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { main } from '../../src/cli.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], stdin = ''): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+    readStdin: () => stdin,
+  });
+  return { code, stdout, stderr };
+}
+
+const golden = (name: string) => new URL(`../fixtures/golden/${name}`, import.meta.url).pathname;
+const tempFile = (name: string, text: string): string => {
+  const path = join(mkdtempSync(join(tmpdir(), 'sq-cli-')), name);
+  writeFileSync(path, text);
+  return path;
+};
+
+t.test('inject -f prints the injected manifests, and is idempotent on its own output', async (t) => {
+  const first = await run(['inject', '-f', golden('deployment-annotated.yaml')]);
+  t.equal(first.code, 0);
+  t.equal(first.stderr, '');
+  t.equal(first.stdout, readFileSync(golden('deployment-annotated.yaml.injected'), 'utf8'));
+  const second = await run(['inject', '-f', tempFile('out.yaml', first.stdout)]);
+  t.equal(second.code, 0);
+  t.equal(second.stdout, first.stdout, 'running it again changes nothing');
+});
+
+t.test('inject -f - reads standard input; --mode enabled injects unannotated pods', async (t) => {
+  const pod = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: app\n      image: example/app:1\n';
+  const annotatedOnly = await run(['inject', '-f', '-'], pod);
+  t.equal(annotatedOnly.stdout, pod, 'default mode leaves an unannotated pod alone');
+  const enabled = await run(['inject', '-f', '-', '--mode', 'enabled'], pod);
+  t.equal(enabled.code, 0);
+  t.match(enabled.stdout, /- name: promtail\n/);
+});
+
+t.test('warnings go to stderr, the manifests to stdout', async (t) => {
+  const pod = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    logging.sre-quero/sidecar: "true"\n    logging.sre-quero/colour: blue\nspec:\n  containers: [{name: app}]\n';
+  const result = await run(['inject', '-f', '-'], pod);
+  t.equal(result.code, 0);
+  t.equal(result.stderr, 'warning: document 1 (Pod p): unknown annotation logging.sre-quero/colour is ignored\n');
+  t.match(result.stdout, /name: promtail/);
+});
+
+t.test('a refused pod: message on stderr, exit 1, nothing on stdout', async (t) => {
+  const manifests =
+    'apiVersion: v1\nkind: Service\nmetadata: {name: fine}\n---\n' +
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    metadata:\n      annotations:\n        logging.sre-quero/sidecar: "true"\n        logging.sre-quero/log-path: /var/log/../../etc\n    spec:\n      containers: [{name: web}]\n';
+  const result = await run(['inject', '-f', tempFile('in.yaml', manifests)]);
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '');
+  t.match(result.stderr, /^sre-quero inject: document 2 \(Deployment web\): annotation logging\.sre-quero\/log-path: "\/var\/log\/\.\.\/\.\.\/etc" is not valid/);
+});
+
+t.test('unreadable input: exit 2 with the reason', async (t) => {
+  const cases: [string[], string, RegExp][] = [
+    [['inject', '-f', '/nonexistent/in.yaml'], '', /cannot read \/nonexistent\/in\.yaml/],
+    [['inject', '-f', '-'], 'kind: [unclosed', /document 1: .*/],
+    [['inject', '-f', '-'], 'just a string\n', /document 1: expected a Kubernetes object, got a scalar/],
+    [['inject', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n', /document 1 \(Pod p\): pod\.spec\.containers must be a non-empty list/],
+    [['inject', '-f', '-', '--settings', '/nonexistent/settings.yaml'], '', /SQ_SETTINGS_UNREADABLE/],
+  ];
+  for (const [argv, stdin, message] of cases) {
+    const result = await run(argv, stdin);
+    t.equal(result.code, 2, `${argv.join(' ')}: exit code`);
+    t.equal(result.stdout, '', 'nothing half-written');
+    t.match(result.stderr, message);
+  }
+});
+
+t.test('inject honours a settings file', async (t) => {
+  const settings = tempFile('settings.yaml', 'image: grafana/promtail:3.5.8\nlogPath: /srv/app/logs\n');
+  const pod = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {logging.sre-quero/sidecar: "true"}\nspec:\n  containers: [{name: app}]\n';
+  const result = await run(['inject', '-f', '-', '--settings', settings], pod);
+  t.equal(result.code, 0);
+  t.match(result.stdout, /image: grafana\/promtail:3\.5\.8/);
+  t.match(result.stdout, /mountPath: \/srv\/app\/logs/);
+});
+
+t.test('usage errors: exit 2 and the usage text', async (t) => {
+  for (const argv of [['inject'], ['inject', '-f', 'x', '--mode', 'always'], ['frobnicate'], ['inject', '--nope']]) {
+    const result = await run(argv);
+    t.equal(result.code, 2, argv.join(' '));
+    t.match(result.stderr, /usage: sre-quero <command>/);
+  }
+  const help = await run(['help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /inject -f <file\|->/);
+  t.match(help.stdout, /--tls-cert .* env SRE_QUERO_TLS_CERT/);
+});

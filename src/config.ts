@@ -47,14 +47,17 @@ type ReadFile = (path: string) => string;
 const readUtf8: ReadFile = (path) => readFileSync(path, 'utf8');
 
 // Accepts a core validator as a zod refinement, so the settings file and the
-// annotations obey exactly the same rules.
-const validated = (parse: (raw: string) => Parsed<unknown>) =>
-  z.string().superRefine((raw, ctx) => {
+// annotations obey exactly the same rules, and keeps its normalised value.
+const validated = <T>(parse: (raw: string) => Parsed<T>) =>
+  z.string().transform((raw, ctx) => {
     const parsed = parse(raw);
-    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `expected ${parsed.expected}` });
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: 'custom', message: `expected ${parsed.expected}` });
+    return z.NEVER;
   });
 
-const quantityPair = z.strictObject({ cpu: validated(parseCpu), memory: validated(parseMemory) });
+const quantityText = (parse: (raw: string) => Parsed<{ text: string }>) => validated(parse).transform((quantity) => quantity.text);
+const quantityPair = z.strictObject({ cpu: quantityText(parseCpu), memory: quantityText(parseMemory) });
 
 const SettingsFileSchema = z
   .strictObject({
@@ -157,7 +160,8 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     throw new ConfigError('SQ_CONFIG_INVALID', (error as Error).message);
   }
   const raw = Object.fromEntries(
-    Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, flags[flag] ?? env[envName] ?? fallback]),
+    // An empty variable counts as unset, as in most tools.
+    Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, flags[flag] ?? (env[envName] || undefined) ?? fallback]),
   );
   const parsed = ServeSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError('SQ_CONFIG_INVALID', formatIssues(parsed.error));

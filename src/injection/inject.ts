@@ -1,12 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ANNOTATIONS, INJECTED_LABEL, unknownAnnotationKeys } from './annotations.js';
-import { decide, type Mode } from './decide.js';
+import { clip, decide, type Mode } from './decide.js';
 import { resolveOptions, type InjectionOptions } from './overrides.js';
 import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
 import { LAYOUT, type InjectorSettings } from './settings.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
-import { parseJob } from './values.js';
+import { parseJob, withoutTrailingSlash } from './values.js';
 
 export type InjectionResult =
   | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[] }
@@ -100,7 +100,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 }
 
 function mountsLogFolder(container: Container, options: InjectionOptions): boolean {
-  return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && m.mountPath === options.logPath);
+  return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && withoutTrailingSlash(m.mountPath) === options.logPath);
 }
 
 /** The `job` label: the annotation, else the app's name label, else the first app container. */
@@ -121,7 +121,8 @@ function describeVolume(volume: Volume): string {
 /** Everything that would make the injected pod invalid or wrong; undefined if none. */
 function findConflict(pod: PodTemplate, options: InjectionOptions, targets: readonly string[]): Refusal | undefined {
   const { spec } = pod;
-  if (spec.containers.some((c) => c.name === LAYOUT.sidecarName)) {
+  // Names are unique across init and app containers.
+  if ([...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === LAYOUT.sidecarName)) {
     return refuse(
       'container_conflict',
       `container "${LAYOUT.sidecarName}" already exists; sre-quero adds its own promtail sidecar: remove the hand-written one ${OPT_OUT_HINT}`,
@@ -168,18 +169,19 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
   for (const container of spec.containers) {
     if (!targets.includes(container.name)) continue;
     for (const mount of container.volumeMounts ?? []) {
-      if (mount.mountPath.replace(/\/$/, '') === options.logPath && mount.name !== LAYOUT.logVolume) {
+      const mountPath = withoutTrailingSlash(mount.mountPath);
+      if (mountPath === options.logPath && mount.name !== LAYOUT.logVolume) {
         return refuse(
           'mount_conflict',
           `container "${container.name}" already mounts volume "${mount.name}" at ${options.logPath}: ` +
             `set ${ANNOTATIONS.logPath} to another folder, or leave the container out with ${ANNOTATIONS.containers}`,
         );
       }
-      if (mount.name === LAYOUT.logVolume && mount.mountPath !== options.logPath) {
+      if (mount.name === LAYOUT.logVolume && mountPath !== options.logPath) {
         return refuse(
           'mount_conflict',
-          `container "${container.name}" mounts "${LAYOUT.logVolume}" at ${mount.mountPath}, not at the log folder ${options.logPath}: ` +
-            `set ${ANNOTATIONS.logPath}: "${mount.mountPath}"`,
+          `container "${container.name}" mounts "${LAYOUT.logVolume}" at ${clip(mountPath)}, not at the log folder ${options.logPath}: ` +
+            `set ${ANNOTATIONS.logPath}: "${clip(mountPath)}"`,
         );
       }
     }

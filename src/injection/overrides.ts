@@ -64,16 +64,18 @@ function resolveResources(annotations: Readonly<Record<string, string>>, default
   const cpuLimit = pick(ANNOTATIONS.cpuLimit, parseCpu, defaults.limits.cpu);
   const memoryRequest = pick(ANNOTATIONS.memoryRequest, parseMemory, defaults.requests.memory);
   const memoryLimit = pick(ANNOTATIONS.memoryLimit, parseMemory, defaults.limits.memory);
-  for (const [what, request, limit] of [
-    ['cpu', cpuRequest, cpuLimit],
-    ['memory', memoryRequest, memoryLimit],
+  for (const [what, request, limit, requestKey, limitKey] of [
+    ['cpu', cpuRequest, cpuLimit, ANNOTATIONS.cpuRequest, ANNOTATIONS.cpuLimit],
+    ['memory', memoryRequest, memoryLimit, ANNOTATIONS.memoryRequest, ANNOTATIONS.memoryLimit],
   ] as const) {
     if (request.amount > limit.amount) {
+      // Name the annotation the user actually wrote; the other side is a default.
+      const written = annotations[requestKey] !== undefined ? requestKey : limitKey;
       throw new InvalidAnnotation(
         refuse(
           'invalid_annotation',
-          `annotation ${what === 'cpu' ? ANNOTATIONS.cpuRequest : ANNOTATIONS.memoryRequest}: ${request.text} exceeds the ${what} limit ${limit.text}; ` +
-            `expected a request no larger than ${what === 'cpu' ? ANNOTATIONS.cpuLimit : ANNOTATIONS.memoryLimit}`,
+          `annotation ${written}: the ${what} request ${request.text} would exceed the ${what} limit ${limit.text}; ` +
+            `expected ${requestKey} no larger than ${limitKey}`,
         ),
       );
     }

@@ -10,12 +10,15 @@ const fail = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
 // Mounting an emptyDir over these would hide what the app needs to run.
 const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/run'];
 const FORBIDDEN_EXACT = new Set(['/home', '/mnt', '/opt', '/root', '/srv', '/tmp', '/var', '/var/lib', '/var/log']);
+/** `/var/log/app/` and `/var/log/app` name the same folder. */
+export const withoutTrailingSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
+
 const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 export function parseLogPath(raw: string): Parsed<string> {
   const expected = 'an absolute folder such as /var/log/app (letters, digits, . _ -; no "..", not / and not a system folder like /etc)';
   if (raw.length === 0 || raw.length > 200 || !raw.startsWith('/')) return fail(expected);
-  const path = raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw;
+  const path = withoutTrailingSlash(raw);
   const segments = path.split('/').slice(1);
   if (segments.some((s) => s === '.' || s === '..' || !PATH_SEGMENT.test(s))) return fail(expected);
   if (FORBIDDEN_EXACT.has(path)) return fail(expected);
@@ -71,7 +74,7 @@ export function parseImage(raw: string, allowedRepositories: readonly string[]):
 
 export function parsePort(raw: string): Parsed<number> {
   const expected = 'a port number from 1024 to 65535 (the sidecar runs without privileges)';
-  if (!/^[0-9]{1,5}$/.test(raw)) return fail(expected);
+  if (!/^[1-9][0-9]{0,4}$/.test(raw)) return fail(expected);
   const port = Number(raw);
   return port >= 1024 && port <= 65535 ? ok(port) : fail(expected);
 }
@@ -99,18 +102,28 @@ const SUFFIX_FACTORS: Record<string, number> = {
 
 export interface Quantity {
   text: string;
-  /** cores for CPU, bytes for memory */
+  /** Whole millicores for CPU, whole bytes for memory: exact to compare. */
   amount: number;
 }
 
-const CPU_RANGE = { min: 0.001, max: 4, form: 'a CPU quantity from 1m to 4, such as 50m or 0.5' };
-const MEMORY_RANGE = { min: 16 * 2 ** 20, max: 4 * 2 ** 30, form: 'a memory quantity from 16Mi to 4Gi, such as 64Mi' };
+interface QuantityRange {
+  /** Base units per 1 of the unsuffixed number: 1000 millicores per core, 1 byte per byte. */
+  scale: number;
+  min: number;
+  max: number;
+  form: string;
+}
 
-function parseQuantity(raw: string, range: typeof CPU_RANGE): Parsed<Quantity> {
+const CPU_RANGE: QuantityRange = { scale: 1000, min: 1, max: 4000, form: 'a CPU quantity from 1m to 4, such as 50m or 0.5' };
+const MEMORY_RANGE: QuantityRange = { scale: 1, min: 16 * 2 ** 20, max: 4 * 2 ** 30, form: 'a memory quantity from 16Mi to 4Gi, such as 64Mi' };
+
+function parseQuantity(raw: string, range: QuantityRange): Parsed<Quantity> {
   const match = QUANTITY.exec(raw);
   if (match?.groups === undefined) return fail(range.form);
-  const amount = Number(match.groups.number) * (SUFFIX_FACTORS[match.groups.suffix ?? ''] as number);
-  if (!(amount >= range.min && amount <= range.max)) return fail(range.form);
+  const exact = Number(match.groups.number) * (SUFFIX_FACTORS[match.groups.suffix ?? ''] as number) * range.scale;
+  // Whole base units only (no 0.5m); rounding absorbs float noise, so 700m and 0.7 compare equal.
+  const amount = Math.round(exact);
+  if (Math.abs(exact - amount) > 1e-6 || !(amount >= range.min && amount <= range.max)) return fail(range.form);
   return ok({ text: raw, amount });
 }
 

@@ -1,0 +1,395 @@
+import { resolve } from 'node:path';
+import t from 'tap';
+import { ConfigError, DEV_CERT_DIR, loadServeConfig, loadSettings, SERVE_FLAGS_HELP, type ConfigErrorCode } from '../../src/config.js';
+import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
+
+/** The type of the `t` a subtest callback receives. */
+type Test = Parameters<Extract<Parameters<typeof t.test>[0], (...args: never[]) => unknown>>[0];
+
+/** A readFile that serves `files` by path and records what was read. */
+function fakeFiles(files: Record<string, string> = {}) {
+  const reads: string[] = [];
+  const readFile = (path: string): string => {
+    reads.push(path);
+    const content = files[path];
+    if (content === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+    return content;
+  };
+  return { readFile, reads };
+}
+
+const noFiles = (path: string): string => {
+  throw new Error(`unexpected read of ${path}`);
+};
+
+function isDeepFrozen(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  return Object.isFrozen(value) && Object.values(value).every(isDeepFrozen);
+}
+
+/** Asserts `fn` throws a ConfigError with `code` whose message contains every fragment. */
+function expectConfigError(t: Test, fn: () => unknown, code: ConfigErrorCode, ...fragments: string[]): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  if (!(caught instanceof ConfigError)) {
+    t.fail(`expected a ConfigError ${code}`, { found: caught });
+    return;
+  }
+  t.equal(caught.code, code, `code ${code}`);
+  t.equal(caught.name, 'ConfigError');
+  for (const fragment of fragments) {
+    t.ok(caught.message.includes(fragment), `message names ${JSON.stringify(fragment)}`, { message: caught.message });
+  }
+}
+
+const serve = (argv: string[], env: Record<string, string> = {}, readFile = noFiles) => loadServeConfig(argv, env, readFile);
+const settingsFrom = (content: string, path = '/etc/sre-quero/settings.yaml') =>
+  loadSettings(path, fakeFiles({ [path]: content }).readFile);
+
+t.test('loadServeConfig', async (t) => {
+  t.test('defaults', async (t) => {
+    const config = serve([]);
+    t.strictSame(config, {
+      listen: { host: '127.0.0.1', port: 8443 },
+      tls: { certFile: resolve(DEV_CERT_DIR, 'tls.crt'), keyFile: resolve(DEV_CERT_DIR, 'tls.key'), dev: true },
+      settingsFile: undefined,
+      settings: DEFAULT_SETTINGS,
+      logLevel: 'info',
+      bodyLimitBytes: 8 * 1024 * 1024,
+      shutdownTimeoutMs: 10_000,
+      certReloadIntervalMs: 10_000,
+    });
+    t.equal(config.settings, DEFAULT_SETTINGS, 'no settings file: the defaults themselves');
+    t.ok(isDeepFrozen(config), 'deeply frozen');
+    t.ok(DEV_CERT_DIR.endsWith('/certs/dev'));
+  });
+
+  t.test('every option from the environment', async (t) => {
+    const files = fakeFiles({ '/cfg/settings.yaml': 'metricsPort: 9100\n' });
+    const config = loadServeConfig(
+      [],
+      {
+        SRE_QUERO_LISTEN: '0.0.0.0:9443',
+        SRE_QUERO_TLS_CERT: '/tls/tls.crt',
+        SRE_QUERO_TLS_KEY: '/tls/tls.key',
+        SRE_QUERO_SETTINGS: '/cfg/settings.yaml',
+        SRE_QUERO_LOG_LEVEL: 'debug',
+        SRE_QUERO_BODY_LIMIT_BYTES: '2097152',
+        SRE_QUERO_SHUTDOWN_TIMEOUT_MS: '30000',
+        SRE_QUERO_CERT_RELOAD_INTERVAL_MS: '60000',
+      },
+      files.readFile,
+    );
+    t.strictSame(config, {
+      listen: { host: '0.0.0.0', port: 9443 },
+      tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', dev: false },
+      settingsFile: '/cfg/settings.yaml',
+      settings: { ...DEFAULT_SETTINGS, metricsPort: 9100 },
+      logLevel: 'debug',
+      bodyLimitBytes: 2 * 1024 * 1024,
+      shutdownTimeoutMs: 30_000,
+      certReloadIntervalMs: 60_000,
+    });
+    t.strictSame(files.reads, ['/cfg/settings.yaml'], 'the settings file is read through the injected readFile');
+  });
+
+  t.test('flags beat the environment', async (t) => {
+    const env = {
+      SRE_QUERO_LISTEN: '0.0.0.0:9443',
+      SRE_QUERO_LOG_LEVEL: 'debug',
+      SRE_QUERO_BODY_LIMIT_BYTES: '2097152',
+      SRE_QUERO_TLS_CERT: '/env/tls.crt',
+      SRE_QUERO_TLS_KEY: '/env/tls.key',
+      SRE_QUERO_SETTINGS: '/env/settings.yaml',
+    };
+    const files = fakeFiles({ '/flag/settings.yaml': 'logGlob: "*.txt"\n' });
+    const config = loadServeConfig(
+      [
+        '--listen',
+        '127.0.0.1:10443',
+        '--log-level=warn',
+        '--body-limit-bytes',
+        '4194304',
+        '--tls-cert',
+        '/flag/tls.crt',
+        '--tls-key',
+        '/flag/tls.key',
+        '--settings',
+        '/flag/settings.yaml',
+        '--shutdown-timeout-ms',
+        '1000',
+        '--cert-reload-interval-ms',
+        '3600000',
+      ],
+      env,
+      files.readFile,
+    );
+    t.strictSame(config.listen, { host: '127.0.0.1', port: 10443 });
+    t.equal(config.logLevel, 'warn');
+    t.equal(config.bodyLimitBytes, 4 * 1024 * 1024);
+    t.strictSame(config.tls, { certFile: '/flag/tls.crt', keyFile: '/flag/tls.key', dev: false });
+    t.equal(config.settings.logGlob, '*.txt');
+    t.strictSame(files.reads, ['/flag/settings.yaml']);
+    t.equal(config.shutdownTimeoutMs, 1000);
+    t.equal(config.certReloadIntervalMs, 3_600_000);
+    t.equal(serve([], env, fakeFiles({ '/env/settings.yaml': '' }).readFile).listen.port, 9443, 'the environment beats the default');
+  });
+
+  t.test('listen addresses', async (t) => {
+    t.strictSame(serve(['--listen', '[::1]:9443']).listen, { host: '::1', port: 9443 }, 'IPv6 in brackets');
+    t.strictSame(serve(['--listen', 'webhook.local:443']).listen, { host: 'webhook.local', port: 443 });
+    t.strictSame(serve(['--listen', '0.0.0.0:0']).listen, { host: '0.0.0.0', port: 0 }, 'port 0 means any free port');
+    t.strictSame(serve(['--listen', '0.0.0.0:65535']).listen, { host: '0.0.0.0', port: 65535 });
+    for (const listen of ['nope', ':8443', '127.0.0.1', '127.0.0.1:', 'host:port', '127.0.0.1:123456', '::1:8443', 'a b:80', '127.0.0.1:8443\n']) {
+      expectConfigError(t, () => serve(['--listen', listen]), 'SQ_CONFIG_INVALID', 'listen must be host:port, such as 0.0.0.0:8443');
+    }
+    for (const listen of ['127.0.0.1:65536', '127.0.0.1:99999']) {
+      expectConfigError(t, () => serve(['--listen', listen]), 'SQ_CONFIG_INVALID', 'listen port must be from', '65535');
+    }
+  });
+
+  t.test('log level', async (t) => {
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+      t.equal(serve(['--log-level', level]).logLevel, level);
+    }
+    for (const level of ['loud', 'INFO', 'verbose']) {
+      expectConfigError(
+        t,
+        () => serve([], { SRE_QUERO_LOG_LEVEL: level }),
+        'SQ_CONFIG_INVALID',
+        'logLevel: log level must be one of fatal, error, warn, info, debug, trace, silent',
+      );
+    }
+  });
+
+  t.test('numeric limits', async (t) => {
+    t.equal(serve(['--body-limit-bytes', '1048576']).bodyLimitBytes, 1024 * 1024);
+    t.equal(serve(['--body-limit-bytes', '67108864']).bodyLimitBytes, 64 * 1024 * 1024);
+    expectConfigError(t, () => serve(['--body-limit-bytes', '1048575']), 'SQ_CONFIG_INVALID', 'bodyLimitBytes: body limit must be at least 1048576');
+    expectConfigError(t, () => serve(['--body-limit-bytes', '67108865']), 'SQ_CONFIG_INVALID', 'bodyLimitBytes: body limit must be at most 67108864');
+    for (const bad of ['abc', '1.5', '8MiB']) {
+      expectConfigError(t, () => serve(['--body-limit-bytes', bad]), 'SQ_CONFIG_INVALID', 'body limit must be a whole number');
+    }
+    expectConfigError(t, () => serve(['--shutdown-timeout-ms', '999']), 'SQ_CONFIG_INVALID', 'shutdownTimeoutMs: shutdown timeout must be at least 1000');
+    expectConfigError(t, () => serve(['--shutdown-timeout-ms', '120001']), 'SQ_CONFIG_INVALID', 'shutdown timeout must be at most 120000');
+    expectConfigError(
+      t,
+      () => serve([], { SRE_QUERO_CERT_RELOAD_INTERVAL_MS: '100' }),
+      'SQ_CONFIG_INVALID',
+      'certReloadIntervalMs: certificate reload interval must be at least 1000',
+    );
+  });
+
+  t.test('several problems are reported together', async (t) => {
+    expectConfigError(
+      t,
+      () => serve(['--listen', 'nope', '--log-level', 'loud']),
+      'SQ_CONFIG_INVALID',
+      'listen: listen must be host:port',
+      '; logLevel: log level must be one of',
+    );
+  });
+
+  t.test('TLS certificate and key come together or not at all', async (t) => {
+    const message = 'give both --tls-cert and --tls-key, or neither for a development certificate';
+    expectConfigError(t, () => serve(['--tls-cert', '/tls/tls.crt']), 'SQ_CONFIG_INVALID', message);
+    expectConfigError(t, () => serve(['--tls-key', '/tls/tls.key']), 'SQ_CONFIG_INVALID', message);
+    expectConfigError(t, () => serve([], { SRE_QUERO_TLS_CERT: '/tls/tls.crt' }), 'SQ_CONFIG_INVALID', message);
+    expectConfigError(t, () => serve(['--tls-cert', '']), 'SQ_CONFIG_INVALID', 'tlsCert');
+  });
+
+  t.test('command-line mistakes', async (t) => {
+    expectConfigError(t, () => serve(['--foo']), 'SQ_CONFIG_INVALID', "Unknown option '--foo'");
+    expectConfigError(t, () => serve(['--listen=0.0.0.0:8443', '--tls']), 'SQ_CONFIG_INVALID', "Unknown option '--tls'");
+    expectConfigError(t, () => serve(['extra']), 'SQ_CONFIG_INVALID', "Unexpected argument 'extra'");
+    expectConfigError(t, () => serve(['--listen']), 'SQ_CONFIG_INVALID', "Option '--listen <value>' argument missing");
+  });
+
+  t.test('settings problems surface with their own codes', async (t) => {
+    expectConfigError(t, () => serve(['--settings', '/missing.yaml'], {}, fakeFiles().readFile), 'SQ_SETTINGS_UNREADABLE', '/missing.yaml', 'ENOENT');
+    expectConfigError(
+      t,
+      () => serve(['--settings', '/s.yaml'], {}, fakeFiles({ '/s.yaml': 'logPath: /etc\n' }).readFile),
+      'SQ_SETTINGS_INVALID',
+      'settings file /s.yaml: logPath: expected an absolute folder',
+    );
+  });
+
+  t.test('SERVE_FLAGS_HELP lists every flag with its variable and default', async (t) => {
+    const lines = SERVE_FLAGS_HELP.split('\n');
+    t.equal(lines.length, 8);
+    t.match(SERVE_FLAGS_HELP, /--listen\s+env SRE_QUERO_LISTEN \(default 127\.0\.0\.1:8443\)/);
+    t.match(SERVE_FLAGS_HELP, /--tls-cert\s+env SRE_QUERO_TLS_CERT$/m);
+    t.match(SERVE_FLAGS_HELP, /--body-limit-bytes\s+env SRE_QUERO_BODY_LIMIT_BYTES \(default 8388608\)/);
+    for (const flag of ['tls-key', 'settings', 'log-level', 'shutdown-timeout-ms', 'cert-reload-interval-ms']) {
+      t.ok(SERVE_FLAGS_HELP.includes(`--${flag} `), flag);
+    }
+  });
+});
+
+t.test('loadSettings', async (t) => {
+  t.test('no file: the frozen defaults, nothing read', async (t) => {
+    t.equal(loadSettings(undefined, noFiles), DEFAULT_SETTINGS);
+    t.ok(isDeepFrozen(DEFAULT_SETTINGS));
+  });
+
+  t.test('a YAML file overriding image, logPath and resources merges over the defaults, frozen', async (t) => {
+    const settings = settingsFrom(
+      [
+        '# platform settings',
+        'image: docker.io/grafana/promtail:3.5.0',
+        'logPath: /srv/app/logs',
+        'resources:',
+        '  requests:',
+        '    memory: 32Mi',
+        '  limits:',
+        '    cpu: 500m',
+        '',
+      ].join('\n'),
+    );
+    t.strictSame(settings, {
+      image: 'docker.io/grafana/promtail:3.5.0',
+      allowedImageRepositories: ['grafana/promtail', 'docker.io/grafana/promtail'],
+      logPath: '/srv/app/logs',
+      logGlob: '*.log',
+      metricsPort: 9080,
+      configMap: 'promtail-sidecar-config',
+      resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+    });
+    t.ok(isDeepFrozen(settings), 'deeply frozen');
+    t.throws(() => {
+      (settings.resources.limits as { cpu: string }).cpu = '4';
+    }, TypeError);
+    t.equal(DEFAULT_SETTINGS.resources.limits.cpu, '200m', 'the defaults are untouched');
+  });
+
+  t.test('JSON is YAML too; every field can be set', async (t) => {
+    const settings = settingsFrom(
+      JSON.stringify({
+        image: 'registry.local/promtail:3.6.0',
+        allowedImageRepositories: ['registry.local/promtail'],
+        logPath: '/data/logs',
+        logGlob: '**/*.json',
+        metricsPort: 9100,
+        configMap: 'central-promtail',
+        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+      }),
+      '/s.json',
+    );
+    t.strictSame(settings, {
+      image: 'registry.local/promtail:3.6.0',
+      allowedImageRepositories: ['registry.local/promtail'],
+      logPath: '/data/logs',
+      logGlob: '**/*.json',
+      metricsPort: 9100,
+      configMap: 'central-promtail',
+      resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+    });
+    t.ok(isDeepFrozen(settings));
+  });
+
+  t.test('an empty or comment-only file gives the defaults', async (t) => {
+    for (const content of ['', '# nothing yet\n', '---\n']) {
+      const settings = settingsFrom(content);
+      t.strictSame(settings, DEFAULT_SETTINGS);
+      t.ok(isDeepFrozen(settings));
+    }
+  });
+
+  t.test('a log path is stored normalised, as the annotation would be', async (t) => {
+    t.equal(settingsFrom('logPath: /srv/app/logs/\n').logPath, '/srv/app/logs', 'trailing slash dropped');
+  });
+
+  t.test('unknown keys are refused', async (t) => {
+    expectConfigError(t, () => settingsFrom('logpath: /var/log/app\n'), 'SQ_SETTINGS_INVALID', 'settings file /etc/sre-quero/settings.yaml', 'Unrecognized key', 'logpath');
+    expectConfigError(t, () => settingsFrom('resources:\n  requests:\n    gpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources.requests', 'gpu');
+    expectConfigError(t, () => settingsFrom('resources:\n  request:\n    cpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources', 'request');
+  });
+
+  t.test('hostile or malformed values are refused with the field and the accepted form', async (t) => {
+    const cases: [string, string][] = [
+      ['logPath: /etc', 'logPath: expected an absolute folder such as /var/log/app'],
+      ['logPath: /', 'logPath: expected an absolute folder'],
+      ['logPath: /var/log/../etc', 'logPath: expected an absolute folder'],
+      ['logPath: var/log/app', 'logPath: expected an absolute folder'],
+      ['logGlob: ../x', 'logGlob: expected a relative file pattern'],
+      ['configMap: Bad_Name', 'configMap: expected a ConfigMap name'],
+      ['metricsPort: 80', 'metricsPort'],
+      ['metricsPort: 65536', 'metricsPort'],
+      ['metricsPort: 9080.5', 'metricsPort'],
+      ['metricsPort: "9100"', 'metricsPort'],
+      ['allowedImageRepositories: []', 'allowedImageRepositories'],
+      ['allowedImageRepositories: [""]', 'allowedImageRepositories.0'],
+      ['resources:\n  requests:\n    cpu: "0"', 'resources.requests.cpu: expected a CPU quantity from 1m to 4'],
+      ['resources:\n  limits:\n    memory: 1000Ti', 'resources.limits.memory: expected a memory quantity from 16Mi to 4Gi'],
+      ['image: 3', 'image'],
+      ['hello', '(top level)'],
+      ['- a\n- b', '(top level)'],
+    ];
+    for (const [content, fragment] of cases) {
+      expectConfigError(t, () => settingsFrom(content), 'SQ_SETTINGS_INVALID', 'settings file /etc/sre-quero/settings.yaml: ', fragment);
+    }
+  });
+
+  t.test('the image must be pinned and come from an allowed repository', async (t) => {
+    const form = 'image: expected an image of grafana/promtail or docker.io/grafana/promtail pinned by tag or digest';
+    expectConfigError(t, () => settingsFrom('image: evil.example.com/promtail:3.6.0\n'), 'SQ_SETTINGS_INVALID', form);
+    expectConfigError(t, () => settingsFrom('image: grafana/promtail\n'), 'SQ_SETTINGS_INVALID', form);
+    expectConfigError(t, () => settingsFrom('image: grafana/promtail:latest\n'), 'SQ_SETTINGS_INVALID', form);
+    expectConfigError(
+      t,
+      () => settingsFrom('allowedImageRepositories: [registry.local/promtail]\n'),
+      'SQ_SETTINGS_INVALID',
+      'image: expected an image of registry.local/promtail',
+    );
+  });
+
+  t.test('a request above its limit is refused', async (t) => {
+    expectConfigError(
+      t,
+      () => settingsFrom('resources:\n  requests:\n    cpu: 300m\n'),
+      'SQ_SETTINGS_INVALID',
+      'resources.requests.cpu exceeds resources.limits.cpu',
+    );
+    expectConfigError(
+      t,
+      () => settingsFrom('resources:\n  requests:\n    memory: 1Gi\n  limits:\n    memory: 512Mi\n'),
+      'SQ_SETTINGS_INVALID',
+      'resources.requests.memory exceeds resources.limits.memory',
+    );
+    t.strictSame(
+      settingsFrom('resources:\n  requests:\n    cpu: 200m\n    memory: 128Mi\n').resources,
+      { requests: { cpu: '200m', memory: '128Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
+      'equal is fine',
+    );
+  });
+
+  t.test('an equal request and limit in different units are accepted', async (t) => {
+    let error: unknown;
+    try {
+      settingsFrom('resources:\n  requests:\n    cpu: 700m\n  limits:\n    cpu: "0.7"\n');
+    } catch (caught) {
+      error = caught;
+    }
+    t.equal(error, undefined, '700m == 0.7');
+  });
+
+  t.test('unreadable files', async (t) => {
+    expectConfigError(t, () => settingsFrom('a: [\n'), 'SQ_SETTINGS_UNREADABLE', 'settings file /etc/sre-quero/settings.yaml: ');
+    expectConfigError(t, () => settingsFrom('image: a\n---\nimage: b\n'), 'SQ_SETTINGS_UNREADABLE', 'settings file');
+    expectConfigError(t, () => settingsFrom('key: "unterminated\n'), 'SQ_SETTINGS_UNREADABLE');
+    const throwing = () => {
+      throw new Error('EACCES: permission denied');
+    };
+    expectConfigError(t, () => loadSettings('/s.yaml', throwing), 'SQ_SETTINGS_UNREADABLE', 'settings file /s.yaml: EACCES: permission denied');
+  });
+
+  t.test('the default reader: a missing file is unreadable, not a crash', async (t) => {
+    const path = '/nonexistent-sre-quero-test-dir/settings.yaml';
+    expectConfigError(t, () => loadSettings(path), 'SQ_SETTINGS_UNREADABLE', `settings file ${path}: ENOENT`);
+  });
+});

@@ -1,0 +1,755 @@
+import jsonPatch from 'fast-json-patch';
+import t from 'tap';
+import {
+  ANNOTATIONS,
+  DEFAULT_SETTINGS,
+  diffToPatch,
+  injectPod,
+  MODES,
+  podShapeProblem,
+  type InjectionResult,
+  type InjectionStatus,
+  type InjectorSettings,
+  type Mode,
+  type PodTemplate,
+} from '../../src/injection/index.js';
+import type { Container, Volume } from '../../src/injection/pod.js';
+
+/** The type of the `t` a subtest callback receives. */
+type Test = Parameters<Extract<Parameters<typeof t.test>[0], (...args: never[]) => unknown>>[0];
+type Injected = Extract<InjectionResult, { kind: 'injected' }>;
+
+const A = (name: string) => `logging.sre-quero/${name}`;
+const SIDECAR = A('sidecar');
+const STATUS = A('status');
+const INJECTED_LABEL = A('injected');
+const OPT_OUT_HINT = 'or opt the pod out with logging.sre-quero/sidecar: "false"';
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+interface PodOptions {
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  containers?: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+}
+
+/** A frozen pod opting in, with one app container `web` and a service-account volume. */
+function makePod(options: PodOptions = {}): PodTemplate {
+  return deepFreeze({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'web-0',
+      namespace: 'shop',
+      labels: options.labels ?? { app: 'web' },
+      annotations: { [SIDECAR]: 'true', ...options.annotations },
+    },
+    spec: {
+      restartPolicy: 'Always',
+      ...(options.initContainers === undefined ? {} : { initContainers: options.initContainers }),
+      containers: options.containers ?? [webContainer()],
+      volumes: options.volumes ?? [{ name: 'kube-api', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }],
+    },
+  });
+}
+
+const webContainer = (extra: Partial<Container> = {}): Container => ({
+  name: 'web',
+  image: 'nginx:1.27',
+  ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+  volumeMounts: [{ name: 'kube-api', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
+  ...extra,
+});
+const workerContainer = (extra: Partial<Container> = {}): Container => ({ name: 'worker', image: 'busybox:1.36', ...extra });
+
+interface SidecarShape {
+  image: string;
+  port: number;
+  logPath: string;
+  glob: string;
+  job: string;
+  apps: string;
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+/** The sidecar the recipe expects, written out in full. */
+function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
+  const s: SidecarShape = {
+    image: 'grafana/promtail:3.6.0',
+    port: 9080,
+    logPath: '/var/log/app',
+    glob: '*.log',
+    job: 'web',
+    apps: 'web',
+    requests: { cpu: '50m', memory: '64Mi' },
+    limits: { cpu: '200m', memory: '128Mi' },
+    ...shape,
+  };
+  return {
+    name: 'promtail',
+    image: s.image,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      '-config.file=/etc/promtail/promtail.yaml',
+      '-config.expand-env=true',
+      `-server.http-listen-port=${s.port}`,
+      '-positions.file=/run/promtail/positions.yaml',
+    ],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+      { name: 'NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
+      { name: 'LOG_JOB', value: s.job },
+      { name: 'LOG_FILES', value: `${s.logPath}/${s.glob}` },
+      { name: 'APP_CONTAINERS', value: s.apps },
+    ],
+    ports: [{ name: 'promtail-http', containerPort: s.port, protocol: 'TCP' }],
+    readinessProbe: { httpGet: { path: '/ready', port: 'promtail-http' }, initialDelaySeconds: 5, periodSeconds: 10 },
+    resources: { requests: s.requests, limits: s.limits },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+    },
+    volumeMounts: [
+      { name: 'shared-logs', mountPath: s.logPath, readOnly: true },
+      { name: 'promtail-config', mountPath: '/etc/promtail', readOnly: true },
+      { name: 'promtail-positions', mountPath: '/run/promtail' },
+    ],
+  };
+}
+
+const layoutVolumes = (configMap = 'promtail-sidecar-config'): Volume[] => [
+  { name: 'shared-logs', emptyDir: {} },
+  { name: 'promtail-positions', emptyDir: {} },
+  { name: 'promtail-config', configMap: { name: configMap } },
+];
+
+function expectInjected(t: Test, result: InjectionResult): Injected {
+  if (result.kind !== 'injected') {
+    t.fail(`expected an injection, got ${JSON.stringify(result)}`);
+    throw new Error('not injected');
+  }
+  return result;
+}
+
+const inject = (pod: PodTemplate, mode: Mode = 'annotated', settings: InjectorSettings = DEFAULT_SETTINGS) =>
+  injectPod(pod, settings, mode);
+
+/** Injects and returns the result, failing the test when the pod was not injected. */
+const injected = (t: Test, pod: PodTemplate, mode?: Mode, settings?: InjectorSettings) => expectInjected(t, inject(pod, mode, settings));
+
+const containersOf = (result: Injected) => result.pod.spec.containers;
+const sidecarOf = (result: Injected) => containersOf(result).find((c) => c.name === 'promtail');
+const containerOf = (result: Injected, name: string) => containersOf(result).find((c) => c.name === name);
+const statusOf = (result: Injected): InjectionStatus => JSON.parse(result.pod.metadata?.annotations?.[STATUS] ?? 'null');
+
+/** Asserts a refusal with exactly `reason` whose message contains every fragment. */
+function expectRefused(t: Test, result: InjectionResult, reason: string, ...fragments: string[]): void {
+  t.equal(result.kind, 'refused', 'refused');
+  t.equal('reason' in result ? result.reason : undefined, reason, `reason ${reason}`);
+  const message = result.kind === 'refused' ? result.message : '';
+  for (const fragment of fragments) t.ok(message.includes(fragment), `message names ${JSON.stringify(fragment)}`, { message });
+}
+
+const applyPatch = (input: PodTemplate, output: PodTemplate) =>
+  jsonPatch.applyPatch(structuredClone(input), diffToPatch(input, output), true, false).newDocument;
+
+t.test('default layout on a one-container pod', async (t) => {
+  const input = makePod();
+  const before = structuredClone(input);
+  const result = injected(t, input);
+
+  t.equal(result.reason, 'annotation_opt_in');
+  t.strictSame(result.warnings, []);
+  t.strictSame(input, before, 'the input is not mutated');
+
+  const { [STATUS]: statusText, ...annotations } = result.pod.metadata?.annotations ?? {};
+  t.type(statusText, 'string');
+  t.strictSame(statusOf(result), {
+    sidecar: 'promtail',
+    image: 'grafana/promtail:3.6.0',
+    metricsPort: 9080,
+    logPath: '/var/log/app',
+    containers: ['web'],
+    configMap: 'promtail-sidecar-config',
+    reusedVolumes: [],
+  });
+
+  t.strictSame(
+    { ...result.pod, metadata: { ...result.pod.metadata, annotations } },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'web-0',
+        namespace: 'shop',
+        labels: { app: 'web', [INJECTED_LABEL]: 'true' },
+        annotations: { [SIDECAR]: 'true' },
+      },
+      spec: {
+        restartPolicy: 'Always',
+        containers: [
+          webContainer({
+            volumeMounts: [
+              { name: 'kube-api', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+              { name: 'shared-logs', mountPath: '/var/log/app' },
+            ],
+          }),
+          expectedSidecar(),
+        ],
+        volumes: [{ name: 'kube-api', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }, ...layoutVolumes()],
+      },
+    },
+    'the whole pod, field by field',
+  );
+});
+
+t.test('modes: reason and warnings of an injection', async (t) => {
+  t.equal(injected(t, makePod(), 'enabled').reason, 'namespace_enabled');
+  const enforced = injected(t, makePod({ annotations: { [SIDECAR]: 'false' } }), 'enforced');
+  t.equal(enforced.reason, 'namespace_enforced');
+  t.strictSame(enforced.warnings, ['logging.sre-quero/sidecar: "false" is not honoured: this namespace enforces the logging sidecar']);
+  t.strictSame(inject(makePod({ annotations: { [SIDECAR]: 'false' } }), 'enabled'), { kind: 'skipped', reason: 'opted_out' });
+  t.strictSame(inject(makePod({ annotations: { [SIDECAR]: 'yes' } }), 'enforced'), {
+    kind: 'refused',
+    reason: 'invalid_annotation',
+    message: 'annotation logging.sre-quero/sidecar: "yes" is not valid; expected "true" or "false"',
+  });
+  const noOptIn = deepFreeze({ metadata: { name: 'x' }, spec: { containers: [{ name: 'web' }] } });
+  t.strictSame(inject(noOptIn, 'annotated'), { kind: 'skipped', reason: 'not_requested' });
+});
+
+t.test('a pod without metadata gets labels and annotations', async (t) => {
+  const input = deepFreeze({ spec: { containers: [{ name: 'app' }] } });
+  const result = injected(t, input, 'enabled');
+  t.strictSame(result.pod.metadata?.labels, { [INJECTED_LABEL]: 'true' });
+  t.strictSame(Object.keys(result.pod.metadata?.annotations ?? {}), [STATUS]);
+  t.equal(sidecarOf(result)?.env instanceof Array, true);
+  t.strictSame(
+    (sidecarOf(result)?.env as { name: string; value?: string }[]).find((e) => e.name === 'LOG_JOB'),
+    { name: 'LOG_JOB', value: 'app' },
+    'job falls back to the container name',
+  );
+  const ops = diffToPatch(input, result.pod);
+  t.strictSame(
+    ops.map((op) => `${op.op} ${op.path}`).sort(),
+    ['add /metadata', 'add /spec/containers/0/volumeMounts', 'add /spec/containers/1', 'add /spec/volumes'],
+    'whole maps and lists are added: no add without a parent',
+  );
+  t.strictSame(applyPatch(input, result.pod), result.pod);
+});
+
+t.test('idempotency and the JSON patch', async (t) => {
+  for (const mode of MODES) {
+    const input = makePod();
+    const result = injected(t, input, mode);
+    t.strictSame(inject(deepFreeze(result.pod), mode), { kind: 'skipped', reason: 'already_injected' }, `${mode}: second call skips`);
+    t.strictSame(applyPatch(input, result.pod), result.pod, `${mode}: patch(input) == output`);
+    t.strictSame(diffToPatch(result.pod, result.pod), [], `${mode}: no diff on the output`);
+    t.strictSame(diffToPatch(result.pod, structuredClone(result.pod)), [], `${mode}: no diff on a copy of the output`);
+  }
+
+  t.test('patch on a pod with labels but no annotations adds whole maps, escaping the key', async (t) => {
+    const input = deepFreeze({ metadata: { name: 'p', labels: { app: 'web' } }, spec: { containers: [{ name: 'web' }] } });
+    const result = injected(t, input, 'enabled');
+    const ops = diffToPatch(input, result.pod);
+    const metadataOps = ops.filter((op) => op.path.startsWith('/metadata'));
+    t.strictSame(
+      metadataOps.map((op) => `${op.op} ${op.path}`).sort(),
+      ['add /metadata/annotations', 'add /metadata/labels/logging.sre-quero~1injected'],
+    );
+    t.strictSame(applyPatch(input, result.pod), result.pod);
+  });
+});
+
+t.test('unchanged parts are shared, changed parts are copies', async (t) => {
+  const input = makePod({ containers: [webContainer(), workerContainer()], annotations: { [A('containers')]: 'web' } });
+  const result = injected(t, input);
+  t.equal(containerOf(result, 'worker'), input.spec.containers[1], 'untouched container is the same object');
+  t.not(containerOf(result, 'web'), input.spec.containers[0], 'mounted container is a copy');
+  t.equal(result.pod.spec.volumes?.[0], input.spec.volumes?.[0]);
+});
+
+t.test('annotation overrides', async (t) => {
+  t.test('log-path: app mount, sidecar mount, LOG_FILES and status (trailing slash dropped)', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('log-path')]: '/data/logs/' } }));
+    t.strictSame(containerOf(result, 'web')?.volumeMounts?.at(-1), { name: 'shared-logs', mountPath: '/data/logs' });
+    t.strictSame(sidecarOf(result), expectedSidecar({ logPath: '/data/logs' }));
+    t.equal(statusOf(result).logPath, '/data/logs');
+    t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes());
+  });
+
+  t.test('log-glob: only LOG_FILES changes', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('log-glob')]: '**/*.json' } }));
+    t.strictSame(sidecarOf(result), expectedSidecar({ glob: '**/*.json' }));
+    t.strictSame(statusOf(result).logPath, '/var/log/app');
+  });
+
+  t.test('containers: all app containers by default', async (t) => {
+    const result = injected(t, makePod({ containers: [webContainer(), workerContainer()] }));
+    t.strictSame(containerOf(result, 'worker')?.volumeMounts, [{ name: 'shared-logs', mountPath: '/var/log/app' }]);
+    t.strictSame(containerOf(result, 'web')?.volumeMounts?.at(-1), { name: 'shared-logs', mountPath: '/var/log/app' });
+    t.strictSame(sidecarOf(result), expectedSidecar({ apps: 'web,worker' }));
+    t.strictSame(statusOf(result).containers, ['web', 'worker']);
+  });
+
+  t.test('containers: a subset gets the mount and APP_CONTAINERS', async (t) => {
+    const result = injected(
+      t,
+      makePod({ containers: [webContainer(), workerContainer(), { name: 'cache', image: 'redis:7' }], annotations: { [A('containers')]: 'worker, cache' } }),
+    );
+    t.strictSame(containerOf(result, 'web'), webContainer(), 'web is untouched');
+    t.strictSame(containerOf(result, 'worker')?.volumeMounts, [{ name: 'shared-logs', mountPath: '/var/log/app' }]);
+    t.strictSame(containerOf(result, 'cache')?.volumeMounts, [{ name: 'shared-logs', mountPath: '/var/log/app' }]);
+    t.strictSame(sidecarOf(result), expectedSidecar({ apps: 'worker,cache' }));
+    t.strictSame(statusOf(result).containers, ['worker', 'cache']);
+    t.strictSame(
+      containersOf(result).map((c) => c.name),
+      ['web', 'worker', 'cache', 'promtail'],
+      'the sidecar is appended last',
+    );
+  });
+
+  t.test('job', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('job')]: 'shop-front' } }));
+    t.strictSame(sidecarOf(result), expectedSidecar({ job: 'shop-front' }));
+  });
+
+  t.test('image: sidecar image and status', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('image')]: 'docker.io/grafana/promtail:3.5.0' } }));
+    t.strictSame(sidecarOf(result), expectedSidecar({ image: 'docker.io/grafana/promtail:3.5.0' }));
+    t.equal(statusOf(result).image, 'docker.io/grafana/promtail:3.5.0');
+  });
+
+  t.test('metrics-port: containerPort, listen flag and status', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('metrics-port')]: '9100' } }));
+    t.strictSame(sidecarOf(result), expectedSidecar({ port: 9100 }));
+    t.equal(statusOf(result).metricsPort, 9100);
+  });
+
+  t.test('config-map: configMap volume and status', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('config-map')]: 'team-promtail' } }));
+    t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes('team-promtail'));
+    t.strictSame(sidecarOf(result), expectedSidecar());
+    t.equal(statusOf(result).configMap, 'team-promtail');
+  });
+
+  t.test('resources: all four', async (t) => {
+    const result = injected(
+      t,
+      makePod({
+        annotations: { [A('cpu-request')]: '100m', [A('cpu-limit')]: '0.5', [A('memory-request')]: '32Mi', [A('memory-limit')]: '256Mi' },
+      }),
+    );
+    t.strictSame(sidecarOf(result), expectedSidecar({ requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '0.5', memory: '256Mi' } }));
+  });
+
+  t.test('resources: one annotation keeps the other defaults', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('memory-limit')]: '256Mi' } }));
+    t.strictSame(sidecarOf(result)?.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '256Mi' } });
+  });
+
+  t.test('resources: request equal to limit is accepted', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('cpu-request')]: '200m', [A('memory-request')]: '128Mi' } }));
+    t.strictSame(sidecarOf(result)?.resources, { requests: { cpu: '200m', memory: '128Mi' }, limits: { cpu: '200m', memory: '128Mi' } });
+  });
+
+  t.test('resources: request above limit is refused naming the annotations', async (t) => {
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('cpu-request')]: '300m' } })),
+      'invalid_annotation',
+      'annotation logging.sre-quero/cpu-request: the cpu request 300m would exceed the cpu limit 200m; expected logging.sre-quero/cpu-request no larger than logging.sre-quero/cpu-limit',
+      'logging.sre-quero/cpu-limit',
+    );
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('memory-request')]: '256Mi', [A('memory-limit')]: '128Mi' } })),
+      'invalid_annotation',
+      'annotation logging.sre-quero/memory-request: the memory request 256Mi would exceed the memory limit 128Mi',
+      'logging.sre-quero/memory-limit',
+    );
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('cpu-limit')]: '10m' } })),
+      'invalid_annotation',
+      'annotation logging.sre-quero/cpu-limit: the cpu request 50m would exceed the cpu limit 10m',
+      'logging.sre-quero/cpu-request no larger than',
+    );
+  });
+
+  t.test('resources: equal request and limit written in different units', async (t) => {
+    for (const [request, limit] of [
+      ['700m', '0.7'],
+      ['9m', '0.009'],
+    ]) {
+      const result = inject(makePod({ annotations: { [A('cpu-request')]: request as string, [A('cpu-limit')]: limit as string } }));
+      t.equal(result.kind, 'injected', `cpu-request ${request} equals cpu-limit ${limit}`);
+    }
+  });
+
+  t.test('settings supply the defaults that annotations override', async (t) => {
+    const settings: InjectorSettings = deepFreeze({
+      ...DEFAULT_SETTINGS,
+      image: 'registry.local/promtail:3.6.0',
+      allowedImageRepositories: ['registry.local/promtail'],
+      logPath: '/srv/app/logs',
+      logGlob: '*.txt',
+      metricsPort: 9200,
+      configMap: 'central',
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+    });
+    const result = injected(t, makePod({ containers: [webContainer()] }), 'annotated', settings);
+    t.strictSame(
+      sidecarOf(result),
+      expectedSidecar({
+        image: 'registry.local/promtail:3.6.0',
+        port: 9200,
+        logPath: '/srv/app/logs',
+        glob: '*.txt',
+        requests: { cpu: '10m', memory: '32Mi' },
+        limits: { cpu: '100m', memory: '64Mi' },
+      }),
+    );
+    t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes('central'));
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('image')]: 'grafana/promtail:3.6.0' } }), 'annotated', settings),
+      'invalid_annotation',
+      'annotation logging.sre-quero/image',
+      'registry.local/promtail',
+    );
+  });
+
+  t.test('an invalid resource default is a programming error, not a refusal', async (t) => {
+    const broken: InjectorSettings = {
+      ...DEFAULT_SETTINGS,
+      resources: { requests: { cpu: 'lots', memory: '64Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
+    };
+    t.throws(() => inject(makePod({ annotations: { [A('cpu-limit')]: '1' } }), 'annotated', broken), {
+      message: 'invalid default quantity lots',
+    });
+  });
+});
+
+t.test('job default order: annotation, app.kubernetes.io/name, app, first target container', async (t) => {
+  const jobOf = (options: PodOptions) => {
+    const env = sidecarOf(injected(t, makePod(options)))?.env as { name: string; value?: string }[];
+    return env.find((e) => e.name === 'LOG_JOB')?.value;
+  };
+  const both = { 'app.kubernetes.io/name': 'shop', app: 'legacy' };
+  t.equal(jobOf({ labels: both, annotations: { [A('job')]: 'explicit' } }), 'explicit');
+  t.equal(jobOf({ labels: both }), 'shop');
+  t.equal(jobOf({ labels: { app: 'legacy' } }), 'legacy');
+  t.equal(jobOf({ labels: { 'app.kubernetes.io/name': 'bad name', app: 'legacy' } }), 'legacy', 'an unusable label is skipped');
+  t.equal(jobOf({ labels: {} }), 'web');
+  t.equal(jobOf({ labels: {}, containers: [webContainer(), workerContainer()], annotations: { [A('containers')]: 'worker' } }), 'worker');
+});
+
+t.test('unknown keys under the prefix earn warnings', async (t) => {
+  const result = injected(
+    t,
+    makePod({ annotations: { [A('foo')]: 'bar', [A('log_path')]: '/x', 'example.com/foo': 'x', 'logging.sre-quero.io/x': 'y' } }),
+  );
+  t.strictSame(result.warnings, ['unknown annotation logging.sre-quero/foo is ignored', 'unknown annotation logging.sre-quero/log_path is ignored']);
+  t.strictSame(sidecarOf(result), expectedSidecar(), 'the unknown keys change nothing');
+
+  const enforced = injected(t, makePod({ annotations: { [SIDECAR]: 'false', [A('foo')]: 'bar' } }), 'enforced');
+  t.strictSame(enforced.warnings, [
+    'logging.sre-quero/sidecar: "false" is not honoured: this namespace enforces the logging sidecar',
+    'unknown annotation logging.sre-quero/foo is ignored',
+  ]);
+});
+
+t.test('collisions', async (t) => {
+  t.test('an existing shared-logs emptyDir is reused', async (t) => {
+    for (const emptyDir of [{}, { medium: 'Memory', sizeLimit: '64Mi' }]) {
+      const own = { name: 'shared-logs', emptyDir };
+      const result = injected(t, makePod({ volumes: [own] }));
+      t.strictSame(
+        result.pod.spec.volumes,
+        [own, { name: 'promtail-positions', emptyDir: {} }, { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config' } }],
+        'no duplicate volume, the pod keeps its own',
+      );
+      t.strictSame(result.warnings, ['the pod\'s own emptyDir volume "shared-logs" is reused for the logs']);
+      t.strictSame(statusOf(result).reusedVolumes, ['shared-logs']);
+    }
+  });
+
+  t.test('shared-logs of another type is a volume_conflict', async (t) => {
+    expectRefused(
+      t,
+      inject(makePod({ volumes: [{ name: 'shared-logs', hostPath: { path: '/var/log' } }] })),
+      'volume_conflict',
+      'volume "shared-logs" already exists as a hostPath volume, not an emptyDir',
+      'rename that volume',
+      OPT_OUT_HINT,
+    );
+    expectRefused(t, inject(makePod({ volumes: [{ name: 'shared-logs' }] })), 'volume_conflict', 'as a volume without a source');
+    expectRefused(t, inject(makePod({ volumes: [{ name: 'shared-logs', emptyDir: 'yes' }] })), 'volume_conflict', 'shared-logs');
+  });
+
+  t.test('promtail-config identical to ours is reused, different is a volume_conflict', async (t) => {
+    const same = injected(t, makePod({ volumes: [{ name: 'promtail-config', configMap: { name: 'promtail-sidecar-config' } }] }));
+    t.strictSame(same.pod.spec.volumes, [
+      { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config' } },
+      { name: 'shared-logs', emptyDir: {} },
+      { name: 'promtail-positions', emptyDir: {} },
+    ], 'the pod keeps its own, ours are not added twice');
+    t.strictSame(statusOf(same).reusedVolumes, ['promtail-config']);
+    t.strictSame(same.warnings, []);
+
+    const withAnnotation = injected(
+      t,
+      makePod({ annotations: { [A('config-map')]: 'mine' }, volumes: [{ name: 'promtail-config', configMap: { name: 'mine' } }] }),
+    );
+    t.strictSame(statusOf(withAnnotation).reusedVolumes, ['promtail-config']);
+
+    for (const volume of [
+      { name: 'promtail-config', configMap: { name: 'other' } },
+      { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config', defaultMode: 420 } },
+      { name: 'promtail-config', secret: { secretName: 'promtail-sidecar-config' } },
+    ]) {
+      expectRefused(
+        t,
+        inject(makePod({ volumes: [volume] })),
+        'volume_conflict',
+        'volume "promtail-config" already exists and differs from the one sre-quero adds',
+        OPT_OUT_HINT,
+      );
+    }
+  });
+
+  t.test('promtail-positions: an identical emptyDir is reused, anything else conflicts', async (t) => {
+    const result = injected(t, makePod({ volumes: [{ name: 'promtail-positions', emptyDir: {} }] }));
+    t.strictSame(statusOf(result).reusedVolumes, ['promtail-positions']);
+    t.equal(result.pod.spec.volumes?.filter((v) => v.name === 'promtail-positions').length, 1);
+    expectRefused(t, inject(makePod({ volumes: [{ name: 'promtail-positions', hostPath: { path: '/x' } }] })), 'volume_conflict', 'promtail-positions');
+  });
+
+  t.test('an app container mounting another volume at the log folder is a mount_conflict', async (t) => {
+    for (const mountPath of ['/var/log/app', '/var/log/app/']) {
+      const web = webContainer({ volumeMounts: [{ name: 'data', mountPath }] });
+      expectRefused(
+        t,
+        inject(makePod({ containers: [web], volumes: [{ name: 'data', emptyDir: {} }] })),
+        'mount_conflict',
+        'container "web" already mounts volume "data" at /var/log/app',
+        'logging.sre-quero/log-path',
+        'logging.sre-quero/containers',
+      );
+    }
+    const web = webContainer({ volumeMounts: [{ name: 'data', mountPath: '/var/log/app' }] });
+    const excluded = injected(
+      t,
+      makePod({ containers: [web, workerContainer()], volumes: [{ name: 'data', emptyDir: {} }], annotations: { [A('containers')]: 'worker' } }),
+    );
+    t.strictSame(containerOf(excluded, 'web'), web, 'a container left out by the containers annotation is not checked');
+    const moved = injected(t, makePod({ containers: [web], volumes: [{ name: 'data', emptyDir: {} }], annotations: { [A('log-path')]: '/var/log/promtail-app' } }));
+    t.strictSame(containerOf(moved, 'web')?.volumeMounts, [
+      { name: 'data', mountPath: '/var/log/app' },
+      { name: 'shared-logs', mountPath: '/var/log/promtail-app' },
+    ], 'following the advice (another log-path) works');
+  });
+
+  t.test('an app container mounting shared-logs elsewhere is a mount_conflict suggesting that path', async (t) => {
+    const web = webContainer({ volumeMounts: [{ name: 'shared-logs', mountPath: '/logs' }] });
+    const volumes = [{ name: 'shared-logs', emptyDir: {} }];
+    expectRefused(
+      t,
+      inject(makePod({ containers: [web], volumes })),
+      'mount_conflict',
+      'container "web" mounts "shared-logs" at /logs, not at the log folder /var/log/app',
+      'set logging.sre-quero/log-path: "/logs"',
+    );
+    const followed = injected(t, makePod({ containers: [web], volumes, annotations: { [A('log-path')]: '/logs' } }));
+    t.strictSame(containerOf(followed, 'web'), web, 'following the advice works and adds no second mount');
+    t.strictSame(sidecarOf(followed), expectedSidecar({ logPath: '/logs' }));
+  });
+
+  t.test('an app container already mounting shared-logs at the log folder keeps its single mount', async (t) => {
+    const web = webContainer({ volumeMounts: [{ name: 'shared-logs', mountPath: '/var/log/app' }] });
+    const result = injected(t, makePod({ containers: [web], volumes: [{ name: 'shared-logs', emptyDir: {} }] }));
+    t.strictSame(containerOf(result, 'web'), web);
+  });
+
+  t.test('shared-logs mounted at the log folder with a trailing slash', async (t) => {
+    const web = webContainer({ volumeMounts: [{ name: 'shared-logs', mountPath: '/var/log/app/' }] });
+    const result = inject(makePod({ containers: [web], volumes: [{ name: 'shared-logs', emptyDir: {} }] }));
+    t.equal(result.kind, 'injected', 'the same folder is not a conflict');
+  });
+
+  t.test('an existing promtail container without the status annotation is a container_conflict', async (t) => {
+    const result = inject(makePod({ containers: [webContainer(), { name: 'promtail', image: 'grafana/promtail:2.9.0' }] }));
+    expectRefused(t, result, 'container_conflict', 'container "promtail" already exists', 'remove the hand-written one', OPT_OUT_HINT);
+  });
+
+  t.test('an init container named promtail would give the pod two containers of that name', async (t) => {
+    const result = inject(makePod({ initContainers: [{ name: 'promtail', image: 'busybox:1.36' }] }));
+    t.equal(result.kind, 'refused', 'refused instead of producing a pod the API server rejects');
+    t.equal('reason' in result ? result.reason : undefined, 'container_conflict');
+  });
+
+  t.test('port 9080 used by an app or init container is a port_conflict naming the metrics-port annotation', async (t) => {
+    const web = webContainer({ ports: [{ containerPort: 9080 }] });
+    expectRefused(
+      t,
+      inject(makePod({ containers: [web] })),
+      'port_conflict',
+      'container "web" already uses port 9080',
+      'set logging.sre-quero/metrics-port to a free port',
+    );
+    const init = { name: 'init-db', image: 'busybox:1.36', ports: [{ containerPort: 9080, protocol: 'UDP' }] };
+    expectRefused(
+      t,
+      inject(makePod({ initContainers: [init] })),
+      'port_conflict',
+      'container "init-db" already uses port 9080',
+      'logging.sre-quero/metrics-port',
+    );
+    const moved = injected(t, makePod({ containers: [web], annotations: { [A('metrics-port')]: '9081' } }));
+    t.strictSame(sidecarOf(moved), expectedSidecar({ port: 9081 }), 'following the advice works');
+  });
+
+  t.test('a port named promtail-http is a port_conflict', async (t) => {
+    const web = webContainer({ ports: [{ name: 'promtail-http', containerPort: 3100 }] });
+    expectRefused(
+      t,
+      inject(makePod({ containers: [web] })),
+      'port_conflict',
+      'container "web" already has a port named "promtail-http"',
+      'rename that port',
+    );
+  });
+
+  t.test('a metrics-port annotation picking a used port is a port_conflict', async (t) => {
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('metrics-port')]: '8080' } })),
+      'port_conflict',
+      'container "web" already uses port 8080',
+      'logging.sre-quero/metrics-port',
+    );
+  });
+
+  t.test('a containers annotation naming a missing container is unknown_container', async (t) => {
+    expectRefused(
+      t,
+      inject(makePod({ containers: [webContainer(), workerContainer()], annotations: { [A('containers')]: 'web,ghost,spook' } })),
+      'unknown_container',
+      'annotation logging.sre-quero/containers: no container named "ghost", "spook" in the pod',
+      'expected names from: web, worker',
+    );
+    expectRefused(
+      t,
+      inject(makePod({ initContainers: [{ name: 'migrate' }], annotations: { [A('containers')]: 'migrate' } })),
+      'unknown_container',
+      '"migrate"',
+    );
+  });
+});
+
+t.test('hostile values via annotations are invalid_annotation naming the key and the accepted form', async (t) => {
+  const cases: [string, string, string][] = [
+    ['log-path', '/etc', 'an absolute folder such as /var/log/app'],
+    ['log-path', '/etc/nginx', 'not a system folder like /etc'],
+    ['log-path', '/', 'an absolute folder'],
+    ['log-path', '/var/log/../etc', 'no ".."'],
+    ['log-path', 'var/log/app', 'an absolute folder'],
+    ['log-path', '/tmp', 'an absolute folder'],
+    ['log-path', '/proc/1', 'an absolute folder'],
+    ['log-glob', '../x', 'a relative file pattern such as *.log'],
+    ['log-glob', '/abs/*.log', 'a relative file pattern'],
+    ['log-glob', '', 'a relative file pattern'],
+    ['containers', 'web,web', 'each named once'],
+    ['containers', 'Web', 'a comma-separated list of container names'],
+    ['containers', 'web,,x', 'a comma-separated list of container names'],
+    ['job', 'my job', 'a label value of at most 63 characters'],
+    ['job', 'j'.repeat(64), 'a label value of at most 63 characters'],
+    ['image', 'evil.example.com/promtail:1.0', 'an image of grafana/promtail or docker.io/grafana/promtail pinned by tag or digest'],
+    ['image', 'grafana/promtail', 'pinned by tag or digest'],
+    ['image', 'grafana/promtail:latest', 'pinned by tag or digest'],
+    ['metrics-port', '80', 'a port number from 1024 to 65535'],
+    ['metrics-port', '9080x', 'a port number from 1024 to 65535'],
+    ['config-map', 'My_Config', 'a ConfigMap name'],
+    ['cpu-request', '5', 'a CPU quantity from 1m to 4'],
+    ['cpu-limit', '0', 'a CPU quantity from 1m to 4'],
+    ['memory-request', '10Mi', 'a memory quantity from 16Mi to 4Gi'],
+    ['memory-limit', '1000Ti', 'a memory quantity from 16Mi to 4Gi'],
+  ];
+  for (const mode of ['annotated', 'enforced'] as const) {
+    for (const [key, value, form] of cases) {
+      const result = inject(makePod({ annotations: { [A(key)]: value } }), mode);
+      expectRefused(t, result, 'invalid_annotation', `annotation logging.sre-quero/${key}: "${value}" is not valid; expected `, form);
+    }
+  }
+
+  t.test('control characters are escaped and long values clipped', async (t) => {
+    const newline = inject(makePod({ annotations: { [A('log-path')]: '/var/log/app\n' } }));
+    expectRefused(t, newline, 'invalid_annotation', 'annotation logging.sre-quero/log-path: "/var/log/app\\n" is not valid');
+    t.notOk(newline.kind === 'refused' && newline.message.includes('\n'), 'no raw newline in the message');
+    const long = inject(makePod({ annotations: { [A('log-path')]: `/var/log/${'a'.repeat(300)}` } }));
+    expectRefused(t, long, 'invalid_annotation', `"/var/log/${'a'.repeat(55)}…" is not valid`);
+    t.ok(long.kind === 'refused' && long.message.length < 300, 'the message stays short');
+  });
+
+  t.test('without an opt-in nothing is validated: the pod is skipped', async (t) => {
+    const pod = makePod({ annotations: { [SIDECAR]: 'false', [A('log-path')]: '/etc' } });
+    t.strictSame(inject(pod, 'annotated'), { kind: 'skipped', reason: 'opted_out' });
+    t.strictSame(inject(pod, 'enabled'), { kind: 'skipped', reason: 'opted_out' });
+    expectRefused(t, inject(pod, 'enforced'), 'invalid_annotation', 'logging.sre-quero/log-path');
+  });
+});
+
+t.test('ANNOTATIONS names every key under the prefix', async (t) => {
+  t.strictSame(Object.values(ANNOTATIONS).sort(), [
+    'config-map',
+    'containers',
+    'cpu-limit',
+    'cpu-request',
+    'image',
+    'job',
+    'log-glob',
+    'log-path',
+    'memory-limit',
+    'memory-request',
+    'metrics-port',
+    'sidecar',
+    'status',
+  ].map(A));
+});
+
+t.test('podShapeProblem', async (t) => {
+  t.equal(podShapeProblem(makePod(), 'object'), undefined);
+  t.equal(podShapeProblem({ spec: { containers: [{ name: 'a', ports: [], volumeMounts: [] }], initContainers: [], volumes: [] } }, 'o'), undefined);
+  const cases: [unknown, string][] = [
+    [null, 'o must be an object'],
+    [[], 'o must be an object'],
+    [{ metadata: 'x', spec: {} }, 'o.metadata must be an object'],
+    [{ metadata: { labels: { a: 1 } }, spec: {} }, 'o.metadata.labels must map strings to strings'],
+    [{ metadata: { annotations: [] }, spec: {} }, 'o.metadata.annotations must map strings to strings'],
+    [{}, 'o.spec must be an object'],
+    [{ spec: {} }, 'o.spec.containers must be a non-empty list'],
+    [{ spec: { containers: [] } }, 'o.spec.containers must be a non-empty list'],
+    [{ spec: { containers: [{ name: '' }] } }, 'o.spec.containers[0] must be an object with a non-empty name'],
+    [{ spec: { containers: [{ name: 'a' }, 'b'] } }, 'o.spec.containers[1] must be an object with a non-empty name'],
+    [{ spec: { containers: [{ name: 'a', ports: {} }] } }, 'o.spec.containers[0].ports must be a list of objects'],
+    [{ spec: { containers: [{ name: 'a', volumeMounts: [1] }] } }, 'o.spec.containers[0].volumeMounts must be a list of objects'],
+    [{ spec: { containers: [{ name: 'a' }], initContainers: {} } }, 'o.spec.initContainers must be a list'],
+    [{ spec: { containers: [{ name: 'a' }], volumes: [{}] } }, 'o.spec.volumes[0] must be an object with a non-empty name'],
+  ];
+  for (const [value, problem] of cases) t.equal(podShapeProblem(value, 'o'), problem, problem);
+});

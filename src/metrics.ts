@@ -22,7 +22,7 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
     }),
     reviewDuration: new Histogram({
       name: 'sre_quero_admission_review_duration_seconds',
-      help: 'Time from parsed request to encoded response.',
+      help: 'Time to validate, inject, diff and build the response, after the body is parsed (parsing and sending are not included).',
       labelNames: ['mode'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers: [registry],

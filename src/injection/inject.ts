@@ -129,6 +129,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
     );
   }
 
+  const ourVolumes = sidecarVolumes(options);
   for (const volume of spec.volumes ?? []) {
     if (volume.name === LAYOUT.logVolume) {
       if (!isDeepStrictEqual(Object.keys(volume).sort(), ['emptyDir', 'name']) || typeof volume.emptyDir !== 'object') {
@@ -139,7 +140,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
       }
       continue;
     }
-    const ours = sidecarVolumes(options).find((v) => v.name === volume.name);
+    const ours = ourVolumes.find((v) => v.name === volume.name);
     if (ours !== undefined && !isDeepStrictEqual(ours, volume)) {
       return refuse(
         'volume_conflict',

@@ -1,0 +1,380 @@
+// Over-the-wire benchmark: POST /mutate of the real app against a bare Fastify
+// HTTPS route that only parses the same JSON body, both in a child process,
+// driven from here with N keep-alive connections and exactly N requests in flight.
+// Run: npx tsx bench/https.ts
+// Env: BENCH_CONNECTIONS (32), BENCH_SECONDS per target (8), BENCH_WARMUP_SECONDS (1),
+//      BENCH_MAX_REQUESTS per target (1000000).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeCertificates } from '../src/certs.js';
+import { TARGET_PATHS, TARGETS, type ChildMessage, type ParentMessage, type Target } from './https-shared.js';
+import { RECIPE_PATH, recipeBody } from './reviews.js';
+import { envNumber, fmt, machineBusyCores, machineCpu, mean, percentile, round, table } from './stats.js';
+
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32, { max: 1024 });
+const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1, { max: 30 });
+const MAX_REQUESTS = envNumber('BENCH_MAX_REQUESTS', 1_000_000);
+const REQUEST_TIMEOUT_MS = 10_000;
+const HOST = '127.0.0.1';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVER_FILE = fileURLToPath(new URL('./https-server.ts', import.meta.url));
+
+// ---- cleanup: no stray server processes, no left-over key material ----------
+
+const children = new Set<ChildProcess>();
+let certDir: string | undefined;
+
+function cleanup(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
+  certDir = undefined;
+}
+process.on('exit', cleanup);
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+// A hard ceiling on the whole run, whatever happens to the servers.
+const budgetSeconds = TARGETS.length * (WARMUP_SECONDS + SECONDS + 30) + 30;
+setTimeout(() => {
+  console.error(`bench/https.ts: gave up after ${budgetSeconds} s`);
+  process.exit(2);
+}, budgetSeconds * 1000).unref();
+
+// ---- the server process -----------------------------------------------------
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+  usage(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: T, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`server sent no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: ChildMessage) => {
+      if (message.type === type) done(undefined, message as Extract<ChildMessage, { type: T }>);
+    };
+    const onExit = (code: number | null, signal: string | null) => done(new Error(`server exited (code ${code}, signal ${signal}) before "${type}"`));
+    function done(error?: Error, message?: Extract<ChildMessage, { type: T }>) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(message as Extract<ChildMessage, { type: T }>);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+async function startServer(target: Target, dir: string): Promise<Server> {
+  // `node --import tsx` keeps the server a plain node process (no tsx CLI wrapper in between).
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_FILE, target, dir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => children.delete(child));
+  const ready = await nextMessage(child, 'ready', 30_000);
+  const send = (message: ParentMessage) => child.send(message);
+  return {
+    child,
+    port: ready.port,
+    exited,
+    async usage() {
+      const reply = nextMessage(child, 'usage', 5_000);
+      send({ type: 'usage' });
+      return (await reply).cpuMicros;
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (child.connected) send({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---- the load generator -----------------------------------------------------
+
+interface Reply {
+  status: number;
+  body: Buffer | undefined;
+}
+
+function post(agent: https.Agent, port: number, path: string, body: Buffer, keepBody: boolean): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      {
+        agent,
+        host: HOST,
+        port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => {
+          if (keepBody) chunks.push(chunk);
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: keepBody ? Buffer.concat(chunks) : undefined }));
+        response.on('error', reject);
+      },
+    );
+    request.setTimeout(REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  firstErrors: string[];
+  latenciesMs: Float64Array;
+  elapsedSeconds: number;
+  clientCpuMicros: number;
+}
+
+/** N workers, each with one request in flight at a time, until the deadline or the request cap. */
+async function load(agent: https.Agent, server: Server, path: string, body: Buffer, seconds: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  let started = 0;
+  let serverGone = false;
+  void server.exited.then(() => (serverGone = true));
+  const noteError = (message: string) => {
+    errors++;
+    if (firstErrors.length < 3) firstErrors.push(message);
+  };
+
+  const cpuBefore = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const deadline = t0 + BigInt(Math.round(seconds * 1e9));
+  const worker = async () => {
+    while (!serverGone && started < MAX_REQUESTS && process.hrtime.bigint() < deadline) {
+      started++;
+      const sent = process.hrtime.bigint();
+      try {
+        const reply = await post(agent, server.port, path, body, false);
+        if (reply.status === 200) latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
+        else noteError(`HTTP ${reply.status}`);
+      } catch (error) {
+        noteError((error as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  const elapsedSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  if (serverGone) throw new Error(`the server process exited during the run (${firstErrors.join('; ')})`);
+  return {
+    requests: started,
+    errors,
+    firstErrors,
+    latenciesMs: Float64Array.from(latencies).sort(),
+    elapsedSeconds,
+    clientCpuMicros: cpu.user + cpu.system,
+  };
+}
+
+/** The first answer must be the real thing, or the run would measure an error path. */
+async function checkFirstAnswer(target: Target, agent: https.Agent, port: number, body: Buffer, uid: string): Promise<string> {
+  const reply = await post(agent, port, TARGET_PATHS[target], body, true);
+  const text = reply.body?.toString('utf8') ?? '';
+  if (reply.status !== 200) throw new Error(`${target}: HTTP ${reply.status}: ${text.slice(0, 300)}`);
+  const answer = JSON.parse(text) as { response?: { uid?: string; allowed?: boolean; patchType?: string; patch?: string } };
+  if (answer.response?.allowed !== true) throw new Error(`${target}: not allowed: ${text.slice(0, 300)}`);
+  if (target === 'bare') return 'allowed';
+  const { patchType, patch } = answer.response;
+  if (answer.response.uid !== uid) throw new Error(`mutate: answer uid ${answer.response.uid} is not the request's ${uid}`);
+  if (patchType !== 'JSONPatch' || patch === undefined) throw new Error(`mutate: allowed without a patch: ${text.slice(0, 300)}`);
+  const ops = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as { op: string; path: string; value?: { name?: string } }[];
+  if (!ops.some((op) => op.op === 'add' && op.path.startsWith('/spec/containers/') && op.value?.name === 'promtail')) {
+    throw new Error(`mutate: the patch adds no promtail container: ${JSON.stringify(ops).slice(0, 300)}`);
+  }
+  return `allowed, ${ops.length} patch ops`;
+}
+
+interface TargetResult {
+  target: Target;
+  path: string;
+  check: string;
+  requests: number;
+  ok: number;
+  errors: number;
+  firstErrors: string[];
+  reqPerSecond: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  serverCpuPct: number;
+  /** Server process CPU time per answered request. */
+  serverCpuUsPerRequest: number;
+  clientCpuPct: number;
+  /** Busy CPU of everything else on the machine during the window, % of one core. */
+  otherCpuPct: number;
+}
+
+async function runTarget(target: Target, dir: string, ca: string, body: Buffer, uid: string): Promise<TargetResult> {
+  const server = await startServer(target, dir);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca });
+  try {
+    const path = TARGET_PATHS[target];
+    const check = await checkFirstAnswer(target, agent, server.port, body, uid);
+    await load(agent, server, path, body, WARMUP_SECONDS);
+    const cpuBefore = await server.usage();
+    const machineBefore = machineCpu();
+    const run = await load(agent, server, path, body, SECONDS);
+    const machineAfter = machineCpu();
+    const serverCpuMicros = (await server.usage()) - cpuBefore;
+    const ok = run.latenciesMs.length;
+    const serverCpuPct = (serverCpuMicros / 1e6 / run.elapsedSeconds) * 100;
+    const clientCpuPct = (run.clientCpuMicros / 1e6 / run.elapsedSeconds) * 100;
+    return {
+      target,
+      path,
+      check,
+      requests: run.requests,
+      ok,
+      errors: run.errors,
+      firstErrors: run.firstErrors,
+      reqPerSecond: ok / run.elapsedSeconds,
+      meanMs: mean(run.latenciesMs),
+      p50Ms: percentile(run.latenciesMs, 50),
+      p99Ms: percentile(run.latenciesMs, 99),
+      maxMs: percentile(run.latenciesMs, 100),
+      serverCpuPct,
+      serverCpuUsPerRequest: ok === 0 ? Number.NaN : serverCpuMicros / ok,
+      clientCpuPct,
+      otherCpuPct: Math.max(0, machineBusyCores(machineBefore, machineAfter) * 100 - serverCpuPct - clientCpuPct),
+    };
+  } finally {
+    agent.destroy();
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const wallStart = Date.now();
+  const loadAtStart = loadavg();
+  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: [HOST], validDays: 1 });
+  certDir = mkdtempSync(join(tmpdir(), 'sre-quero-bench-'));
+  writeFileSync(join(certDir, 'tls.crt'), bundle.cert);
+  writeFileSync(join(certDir, 'tls.key'), bundle.key, { mode: 0o600 });
+
+  const text = recipeBody();
+  const body = Buffer.from(text);
+  const uid = (JSON.parse(text) as { request: { uid: string } }).request.uid;
+
+  const results: TargetResult[] = [];
+  // One target at a time, so each server has a core to itself and the load generator the other.
+  for (const target of TARGETS) results.push(await runTarget(target, certDir, bundle.caCert, body, uid));
+
+  const byTarget = Object.fromEntries(results.map((r) => [r.target, r])) as Record<Target, TargetResult>;
+  const ratio = {
+    throughput: byTarget.mutate.reqPerSecond / byTarget.bare.reqPerSecond,
+    p50: byTarget.mutate.p50Ms / byTarget.bare.p50Ms,
+    p99: byTarget.mutate.p99Ms / byTarget.bare.p99Ms,
+    serverCpuPerRequest: byTarget.mutate.serverCpuUsPerRequest / byTarget.bare.serverCpuUsPerRequest,
+  };
+
+  console.log(
+    `HTTPS keep-alive, ${CONNECTIONS} connections, ${CONNECTIONS} requests in flight, ${SECONDS} s per target after ${WARMUP_SECONDS} s warm-up; ` +
+      `body ${RECIPE_PATH.slice(ROOT.length)} (${body.length} B); server in a child process (node ${process.version})`,
+  );
+  console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
+  for (const r of results) console.log(`  first answer of ${r.path}: ${r.check}`);
+  console.log();
+  console.log(
+    table([
+      ['target', 'requests', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'server µs/req', 'client CPU', 'other CPU'],
+      ...results.map((r) => [
+        `POST ${r.path}`,
+        fmt(r.requests),
+        fmt(r.reqPerSecond),
+        fmt(r.meanMs, 2),
+        fmt(r.p50Ms, 2),
+        fmt(r.p99Ms, 2),
+        fmt(r.maxMs, 1),
+        fmt(r.errors),
+        `${fmt(r.serverCpuPct)}%`,
+        fmt(r.serverCpuUsPerRequest),
+        `${fmt(r.clientCpuPct)}%`,
+        `${fmt(r.otherCpuPct)}%`,
+      ]),
+    ]),
+  );
+  console.log();
+  console.log(
+    `mutate/bare: throughput ${ratio.throughput.toFixed(2)}x, p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x, ` +
+      `server CPU per request ${ratio.serverCpuPerRequest.toFixed(2)}x`,
+  );
+  const clientBound = results.filter((r) => r.clientCpuPct >= 90);
+  if (clientBound.length > 0) {
+    console.log(`  note: the load generator was near a full core during ${clientBound.map((r) => r.path).join(', ')}: that throughput is a floor, compare server µs/req`);
+  }
+  for (const r of results) if (r.errors > 0) console.log(`  ${r.path} errors, first ones: ${r.firstErrors.join('; ')}`);
+  console.log(
+    `(CPU = % of one core over the measured window; other = the rest of the machine, from /proc/stat; ${((Date.now() - wallStart) / 1000).toFixed(1)} s in all)`,
+  );
+  const noisy = results.filter((r) => r.otherCpuPct > 15);
+  if (noisy.length > 0) console.log(`WARNING: other processes used CPU during ${noisy.map((r) => r.path).join(', ')}; the figures are not clean`);
+
+  const json = {
+    bench: 'https',
+    node: process.version,
+    connections: CONNECTIONS,
+    secondsPerTarget: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    bodyBytes: body.length,
+    targets: results.map((r) => ({
+      target: r.target,
+      path: r.path,
+      requests: r.requests,
+      ok: r.ok,
+      errors: r.errors,
+      reqPerSecond: round(r.reqPerSecond, 0),
+      meanMs: round(r.meanMs, 3),
+      p50Ms: round(r.p50Ms, 3),
+      p99Ms: round(r.p99Ms, 3),
+      maxMs: round(r.maxMs, 1),
+      serverCpuPct: round(r.serverCpuPct, 0),
+      serverCpuUsPerRequest: round(r.serverCpuUsPerRequest, 1),
+      clientCpuPct: round(r.clientCpuPct, 0),
+      otherCpuPct: round(r.otherCpuPct, 0),
+    })),
+    ratio: {
+      throughput: round(ratio.throughput, 3),
+      p50: round(ratio.p50, 3),
+      p99: round(ratio.p99, 3),
+      serverCpuPerRequest: round(ratio.serverCpuPerRequest, 3),
+    },
+  };
+  console.log(`BENCH_JSON ${JSON.stringify(json)}`);
+}
+
+main().then(
+  () => {
+    cleanup();
+    process.exit(0);
+  },
+  (error: unknown) => {
+    console.error('bench/https.ts failed:', error);
+    cleanup();
+    process.exit(1);
+  },
+);

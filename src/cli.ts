@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings, SERVE_FLAGS_HELP } from './config.js';
 import { MODES, type Mode } from './injection/index.js';
 import { injectManifests, ManifestError } from './manifests/inject-manifests.js';
+import { CertsUsageError, runCerts } from './certs-command.js';
 import { TlsError } from './tls.js';
 
 const USAGE = `usage: sre-quero <command> [flags]
@@ -13,6 +14,11 @@ commands:
          [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise
          [--mode annotated|enabled|enforced]
                               which pods ask for injection (default: annotated pods only)
+  certs --out <dir>           make a CA, a serving certificate for <service>.<namespace>.svc,
+        [--service sre-quero] [--namespace sre-quero] [--days 365] [--ip <addr>]...
+        [--ca-cert <file> --ca-key <file>]
+                              the TLS Secret (secret.yaml) and the webhooks' caBundle patch
+                              (webhooks-ca-bundle.yaml), for deploy/overlays/self-signed
   help                        this text
 
 serve flags:
@@ -62,6 +68,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       }
       case 'inject':
         return runInject(rest, io);
+      case 'certs': {
+        const { dir, files } = runCerts(rest);
+        io.stdout(`wrote ${files.join(', ')} to ${dir}\n`);
+        return 0;
+      }
       case 'help':
       case '--help':
       case '-h':
@@ -71,7 +82,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (error instanceof UsageError || error instanceof CertsUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
       io.stderr(`sre-quero: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }

@@ -1,8 +1,8 @@
-import { diffToPatch, injectPod, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
+import { ANNOTATIONS, diffToPatch, injectPod, isInjected, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
 import { allow, deny, type AdmissionResponseBody } from './response.js';
 import type { AdmissionReview } from './review.js';
 
-export type Verdict = 'injected' | 'skipped' | 'refused' | 'ignored';
+export type Verdict = 'injected' | 'skipped' | 'refused' | 'ignored' | 'allowed';
 
 export interface ReviewOutcome {
   body: AdmissionResponseBody;
@@ -42,4 +42,25 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
         reason: result.reason,
       };
   }
+}
+
+/**
+ * The enforced namespaces' validating check: a pod must carry the sidecar.
+ * It catches pods admitted while the (fail-open) injector was unreachable.
+ */
+export function answerEnforcement(review: AdmissionReview): ReviewOutcome {
+  const { apiVersion, request } = review;
+  if (request.pod === undefined) {
+    return { body: allow(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
+  }
+  if (isInjected(request.pod.metadata?.annotations ?? {}, request.pod.spec)) {
+    return { body: allow(apiVersion, request.uid), verdict: 'allowed', reason: 'sidecar_present' };
+  }
+  const namespace = request.namespace ?? 'this namespace';
+  const message =
+    `pod lacks the logging sidecar that namespace ${namespace} enforces (label logging.sre-quero/injection=enforced; ` +
+    `no promtail container and ${ANNOTATIONS.status} annotation): it was created while the sre-quero injector was unreachable ` +
+    `or bypassed. Recreate it once the injector is healthy (e.g. kubectl rollout restart on its workload); ` +
+    `check the sre-quero webhook in namespace sre-quero if this persists.`;
+  return { body: deny(apiVersion, request.uid, 403, 'Forbidden', message), verdict: 'refused', reason: 'sidecar_missing' };
 }

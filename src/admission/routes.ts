@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { InjectorSettings, Mode } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
-import { answerReview } from './handle.js';
-import { readReview } from './review.js';
+import { answerEnforcement, answerReview, type ReviewOutcome } from './handle.js';
+import { readReview, type AdmissionReview } from './review.js';
 
 /** URL path per webhook entry; the entry's namespaceSelector decides which applies. */
 export const MUTATE_PATHS: Readonly<Record<Mode, string>> = Object.freeze({
@@ -16,12 +16,24 @@ export interface AdmissionRouteDeps {
   metrics: Metrics;
 }
 
+/** The validating check for enforced namespaces. */
+export const VALIDATE_ENFORCED_PATH = '/validate/enforced';
+
+type Answer = (review: AdmissionReview) => ReviewOutcome;
+
 export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRouteDeps): void {
-  for (const [mode, url] of Object.entries(MUTATE_PATHS) as [Mode, string][]) {
+  const routes: [string, string, Answer][] = (Object.entries(MUTATE_PATHS) as [Mode, string][]).map(([mode, url]) => [
+    url,
+    mode,
+    (review: AdmissionReview) => answerReview(review, deps.settings, mode),
+  ]);
+  routes.push([VALIDATE_ENFORCED_PATH, 'validate-enforced', answerEnforcement]);
+
+  for (const [url, mode, answer] of routes) {
     app.post(url, async (request, reply) => {
       const started = process.hrtime.bigint();
       const review = readReview(request.body);
-      const outcome = answerReview(review, deps.settings, mode);
+      const outcome = answer(review);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       deps.metrics.reviews.inc({ mode, decision: outcome.verdict, reason: outcome.reason });
       deps.metrics.reviewDuration.observe({ mode }, seconds);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 export const K8S_VERSION = '1.20.2';
 export const ENABLE_HINT =
   'real-cluster suite not run: no kube-apiserver v1.20.2 found; enable it with `bash test/cluster/provision.sh` ' +
-  '(as root, ~8 min once, cached) or set SRE_QUERO_K8S_BIN to a directory holding kube-apiserver and kube-controller-manager';
+  '(as root, ~8 min once, cached) or set SRE_QUERO_K8S_BIN to a directory holding kube-apiserver, kube-controller-manager and kubectl';
 
 export interface Binaries {
   apiserver: string;
@@ -35,9 +35,9 @@ export function findBinaries(env: NodeJS.ProcessEnv = process.env): Binaries | u
   const dir = env.SRE_QUERO_K8S_BIN ?? join(cacheRoot, `k8s-v${K8S_VERSION}`, 'bin');
   const apiserver = join(dir, 'kube-apiserver');
   const controllerManager = join(dir, 'kube-controller-manager');
+  const kubectl = join(dir, 'kubectl');
   const etcd = which('etcd');
-  const kubectl = which('kubectl');
-  if (!existsSync(apiserver) || !existsSync(controllerManager) || !etcd || !kubectl) return undefined;
+  if (![apiserver, controllerManager, kubectl].every((file) => existsSync(file)) || !etcd) return undefined;
   return { apiserver, controllerManager, etcd, kubectl };
 }
 
@@ -79,7 +79,8 @@ export interface ControlPlane {
   dir: string;
   /** A raw API call as `as` (default admin). */
   api<T = any>(method: string, path: string, body?: unknown, options?: { as?: Identity; contentType?: string }): Promise<ApiReply<T>>;
-  kubectl(args: string[], options?: { input?: string; as?: Identity }): { status: number | null; stdout: string; stderr: string };
+  /** Runs kubectl without blocking the event loop (the webhook under test may live in this process). */
+  kubectl(args: string[], options?: { input?: string; as?: Identity }): Promise<{ status: number | null; stdout: string; stderr: string }>;
   /** Creates a namespace with the label 1.21+ API servers add by themselves. */
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   logTail(component: 'etcd' | 'apiserver' | 'controller-manager', lines?: number): string;
@@ -226,14 +227,20 @@ export async function startControlPlane(binaries: Binaries, options: { identitie
     ]);
   }
 
-  const kubectl = (args: string[], callOptions: { input?: string; as?: Identity } = {}) => {
-    const result = spawnSync(
-      binaries.kubectl,
-      ['--kubeconfig', kubeconfig, ...(callOptions.as ? ['--token', callOptions.as.token] : []), ...args],
-      { input: callOptions.input, encoding: 'utf8', timeout: 60_000 },
-    );
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-  };
+  const kubectl = (args: string[], callOptions: { input?: string; as?: Identity } = {}) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(binaries.kubectl, ['--kubeconfig', kubeconfig, ...(callOptions.as ? ['--token', callOptions.as.token] : []), ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: 60_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(callOptions.input ?? '');
+    });
 
   const createNamespace = async (name: string, labels: Record<string, string> = {}) => {
     const reply = await api('POST', '/api/v1/namespaces', {

@@ -16,7 +16,10 @@ log() { echo "provision: $*" >&2; }
 
 need_apt=()
 command -v etcd >/dev/null || need_apt+=(etcd-server)
-command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
+# kubectl comes from Debian's kubernetes-client 1.20 too, unpacked into the
+# cache (never installed), so the suite uses the same client on every machine
+# whatever kubectl the machine has on its PATH.
+[ -x "$BIN_DIR/kubectl" ] || fetch_kubectl=1
 if [ ! -x "$BIN_DIR/kube-apiserver" ] || [ ! -x "$BIN_DIR/kube-controller-manager" ]; then
   command -v go >/dev/null || need_apt+=(golang-go)
   command -v rsync >/dev/null || need_apt+=(rsync)
@@ -27,7 +30,7 @@ else
   build=0
 fi
 
-if [ ${#need_apt[@]} -gt 0 ] || [ "$build" = 1 ]; then
+if [ ${#need_apt[@]} -gt 0 ] || [ "$build" = 1 ] || [ "${fetch_kubectl:-0}" = 1 ]; then
   # Source packages need deb-src entries next to the machine's deb ones.
   if [ "$build" = 1 ] && ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
     log "adding deb-src entries"
@@ -42,6 +45,15 @@ if [ ${#need_apt[@]} -gt 0 ] || [ "$build" = 1 ]; then
     log "installing ${need_apt[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
   fi
+fi
+
+if [ "${fetch_kubectl:-0}" = 1 ]; then
+  log "unpacking Debian's kubectl"
+  mkdir -p "$BIN_DIR"
+  unpack=$(mktemp -d)
+  (cd "$unpack" && apt-get download -qq kubernetes-client >&2 && dpkg-deb -x kubernetes-client_*.deb root)
+  cp "$unpack/root/usr/bin/kubectl" "$BIN_DIR/kubectl.tmp" && mv "$BIN_DIR/kubectl.tmp" "$BIN_DIR/kubectl"
+  rm -rf "$unpack"
 fi
 
 if [ "$build" = 1 ]; then
@@ -75,4 +87,5 @@ if [ "$build" = 1 ]; then
 fi
 
 "$BIN_DIR/kube-apiserver" --version >&2
+"$BIN_DIR/kubectl" version --client --short >&2 2>/dev/null || "$BIN_DIR/kubectl" version --client >&2
 echo "$BIN_DIR"

@@ -101,3 +101,47 @@ t.test('usage errors: exit 2 and the usage text', async (t) => {
   t.match(help.stdout, /inject -f <file\|->/);
   t.match(help.stdout, /--tls-cert .* env SRE_QUERO_TLS_CERT/);
 });
+
+t.test('certs: a CA, a serving certificate for the Service, the Secret and the caBundle patch', async (t) => {
+  const { X509Certificate } = await import('node:crypto');
+  const { parseAllDocuments } = await import('yaml');
+  const out = join(mkdtempSync(join(tmpdir(), 'sq-certs-')), 'generated');
+  const result = await run(['certs', '--service', 'hook', '--namespace', 'infra', '--out', out, '--days', '30', '--ip', '127.0.0.1']);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /wrote ca\.crt, tls\.crt, tls\.key, secret\.yaml, webhooks-ca-bundle\.yaml, ca\.key to /);
+  const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
+  const serving = new X509Certificate(readFileSync(join(out, 'tls.crt')));
+  t.ok(ca.ca, 'ca.crt is a CA');
+  t.ok(serving.checkIssued(ca) && serving.verify(ca.publicKey), 'tls.crt is signed by it');
+  t.equal(serving.subjectAltName, 'DNS:hook, DNS:hook.infra, DNS:hook.infra.svc, DNS:hook.infra.svc.cluster.local, IP Address:127.0.0.1');
+  const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000;
+  t.ok(days > 29 && days <= 30, 'valid for --days');
+
+  const [secret] = parseAllDocuments(readFileSync(join(out, 'secret.yaml'), 'utf8')).map((d) => d.toJS());
+  t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'sre-quero-tls', namespace: 'infra' } });
+  t.equal(Buffer.from(secret.data['tls.crt'], 'base64').toString(), readFileSync(join(out, 'tls.crt'), 'utf8'));
+  const caBundle = Buffer.from(readFileSync(join(out, 'ca.crt'))).toString('base64');
+  const patches = parseAllDocuments(readFileSync(join(out, 'webhooks-ca-bundle.yaml'), 'utf8')).map((d) => d.toJS());
+  t.same(
+    patches.map((p) => [p.kind, p.metadata.name, p.webhooks.map((w: { name: string; clientConfig: { caBundle: string } }) => [w.name, w.clientConfig.caBundle === caBundle])]),
+    [
+      ['MutatingWebhookConfiguration', 'sre-quero', [['annotated.injector.sre-quero.io', true], ['enabled.injector.sre-quero.io', true], ['enforced.injector.sre-quero.io', true]]],
+      ['ValidatingWebhookConfiguration', 'sre-quero', [['enforced.validator.sre-quero.io', true]]],
+    ],
+  );
+  const { statSync } = await import('node:fs');
+  t.equal(statSync(join(out, 'tls.key')).mode & 0o777, 0o600, 'private key is not world-readable');
+
+  // Re-issue from the same CA: the caBundle stays valid.
+  const again = join(out, '..', 'again');
+  t.equal((await run(['certs', '--out', again, '--ca-cert', join(out, 'ca.crt'), '--ca-key', join(out, 'ca.key')])).code, 0);
+  t.ok(new X509Certificate(readFileSync(join(again, 'tls.crt'))).checkIssued(ca));
+});
+
+t.test('certs: bad arguments are usage errors', async (t) => {
+  for (const argv of [['certs'], ['certs', '--out', '/tmp/x', '--days', '0'], ['certs', '--out', '/tmp/x', '--service', 'Bad_Name'], ['certs', '--out', '/tmp/x', '--ca-cert', 'a']]) {
+    const result = await run(argv);
+    t.equal(result.code, 2, argv.join(' '));
+    t.match(result.stderr, /sre-quero: .*\n\nusage:/);
+  }
+});

@@ -1,0 +1,35 @@
+# sre-quero webhook image.
+#   docker build -t <registry>/sre-quero:0.1.0 .
+#
+# Node.js 24 "Krypton" LTS (supported until 2028-04-30), pinned to an exact
+# release. Bump NODE_IMAGE deliberately; to pin the bytes as well, append the
+# index digest: node:24.20.0-bookworm-slim@sha256:<digest>.
+ARG NODE_IMAGE=node:24.20.0-bookworm-slim
+
+# ---- build: compile TypeScript, then assemble the runtime tree -------------
+FROM ${NODE_IMAGE} AS build
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY deploy/image/assemble.sh ./deploy/image/assemble.sh
+# assemble.sh decides what the final stage contains: dist/, package.json,
+# package-lock.json and production-only node_modules.
+RUN npm run build \
+ && sh deploy/image/assemble.sh /src /out
+
+# ---- runtime ---------------------------------------------------------------
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+# Owned by root, not writable by the server: the process writes nothing at
+# runtime (it reads its TLS and settings files from mounted volumes), so the
+# root filesystem can be read-only.
+COPY --from=build /out /app
+WORKDIR /app
+# A numeric uid/gid (no passwd entry needed), so runAsNonRoot can verify it.
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["node", "/app/dist/bin.js"]
+CMD ["serve"]

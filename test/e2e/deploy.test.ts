@@ -1,0 +1,199 @@
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { stringify } from 'yaml';
+import { runCerts } from '../../src/certs-command.js';
+import { MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS } from '../../src/webhook-contract.js';
+import type { Identity } from '../cluster/control-plane.js';
+import type { Json } from '../helpers/reviews.js';
+import { controlPlaneOrSkip, kustomize, repoRoot, waitFor } from './harness.js';
+
+// deploy/ as a platform team applies it, against the real API server; and the
+// webhook's ServiceAccount acting with exactly the RBAC deploy/ grants.
+
+const serviceAccount: Identity = {
+  user: 'system:serviceaccount:sre-quero:sre-quero',
+  token: `sa-${process.pid}-${Date.now()}`,
+  groups: ['system:serviceaccounts', 'system:serviceaccounts:sre-quero', 'system:authenticated'],
+};
+const cp = await controlPlaneOrSkip({ identities: [serviceAccount] });
+
+/** The test server is v1.20, which predates policy/v1 (1.21+). */
+function forV120(objects: Json[]): Json[] {
+  return objects.map((object) =>
+    object.kind === 'PodDisruptionBudget' && object.apiVersion === 'policy/v1' ? { ...object, apiVersion: 'policy/v1beta1' } : object,
+  );
+}
+
+const toYaml = (objects: Json[]) => objects.map((object) => stringify(object)).join('---\n');
+
+/** Validates each object against the current upstream OpenAPI schema (kubernetes-models). */
+async function schemaProblems(objects: Json[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const object of objects) {
+    const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
+    const module = `kubernetes-models/${group ?? ''}${group ? '/' : ''}${version}/${object.kind}`;
+    let Model: new (data: Json) => { validate(): void };
+    try {
+      Model = (await import(module))[object.kind];
+    } catch {
+      continue; // not a built-in kind (e.g. cert-manager's)
+    }
+    try {
+      new Model(object).validate();
+    } catch (error) {
+      problems.push(`${object.kind}/${object.metadata.name}: ${(error as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+if (cp !== undefined) {
+  const workdir = mkdtempSync(join(tmpdir(), 'sq-deploy-'));
+  cpSync(`${repoRoot}deploy`, join(workdir, 'deploy'), { recursive: true });
+  const base = await kustomize(cp, join(workdir, 'deploy/base'));
+
+  t.test('deploy/base renders the promised objects, valid against the current upstream schema', async (t) => {
+    const kinds = base.map((object) => `${object.kind}/${object.metadata.name}`).sort();
+    t.same(kinds, [
+      'ConfigMap/sre-quero-promtail-template',
+      'ConfigMap/sre-quero-settings',
+      'Deployment/sre-quero',
+      'MutatingWebhookConfiguration/sre-quero',
+      'Namespace/sre-quero',
+      'PodDisruptionBudget/sre-quero',
+      'Role/sre-quero',
+      'RoleBinding/sre-quero',
+      'Service/sre-quero',
+      'ServiceAccount/sre-quero',
+      'ValidatingWebhookConfiguration/sre-quero',
+    ]);
+    t.same(await schemaProblems(base), []);
+
+    const deployment = base.find((object) => object.kind === 'Deployment') as Json;
+    t.ok(deployment.spec.replicas >= 2, '2+ replicas');
+    const container = deployment.spec.template.spec.containers[0];
+    t.match(container.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    t.equal(deployment.spec.template.spec.securityContext.runAsNonRoot, true);
+    t.ok(container.readinessProbe && container.livenessProbe && container.resources.limits, 'probes and resources');
+    t.ok(deployment.spec.template.spec.affinity.podAntiAffinity, 'anti-affinity');
+
+    const mutating = base.find((object) => object.kind === 'MutatingWebhookConfiguration') as Json;
+    const validating = base.find((object) => object.kind === 'ValidatingWebhookConfiguration') as Json;
+    t.same(mutating.webhooks.map((w: Json) => [w.name, w.clientConfig.service.path]), MUTATING_WEBHOOKS.map((w) => [w.name, w.path]));
+    t.same(validating.webhooks.map((w: Json) => [w.name, w.clientConfig.service.path]), VALIDATING_WEBHOOKS.map((w) => [w.name, w.path]));
+    for (const entry of [...mutating.webhooks, ...validating.webhooks]) {
+      t.equal(entry.sideEffects, 'None', `${entry.name}: sideEffects`);
+      t.ok(Number.isInteger(entry.timeoutSeconds) && entry.timeoutSeconds <= 10, `${entry.name}: explicit timeoutSeconds`);
+      const excluded = entry.namespaceSelector.matchExpressions.find((e: Json) => e.key === 'kubernetes.io/metadata.name');
+      t.same(excluded, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'sre-quero'] }, `${entry.name}: excludes kube-system and its own namespace`);
+    }
+    for (const entry of mutating.webhooks) {
+      t.equal(entry.reinvocationPolicy, 'IfNeeded');
+      t.equal(entry.failurePolicy, 'Ignore', `${entry.name}: an injector outage never blocks pod creation`);
+    }
+    t.equal(validating.webhooks[0].failurePolicy, 'Fail', 'the enforcement check fails closed');
+  });
+
+  t.test('deploy/base applies to the real API server without a rejection', async (t) => {
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(forV120(base)) });
+    t.equal(applied.status, 0, 'kubectl apply accepted', { stderr: applied.stderr });
+    for (const [path, name] of [
+      ['/api/v1/namespaces/sre-quero/serviceaccounts/sre-quero', 'ServiceAccount'],
+      ['/apis/apps/v1/namespaces/sre-quero/deployments/sre-quero', 'Deployment'],
+      ['/api/v1/namespaces/sre-quero/services/sre-quero', 'Service'],
+      ['/apis/policy/v1beta1/namespaces/sre-quero/poddisruptionbudgets/sre-quero', 'PodDisruptionBudget'],
+      ['/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero', 'MutatingWebhookConfiguration'],
+      ['/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero', 'ValidatingWebhookConfiguration'],
+    ]) {
+      t.equal((await cp.api('GET', path as string)).status, 200, `${name} is stored`);
+    }
+    // The controller-manager turns the Deployment into pods: its template is valid.
+    await waitFor('the webhook pods', async () => {
+      const pods = await cp.api('GET', '/api/v1/namespaces/sre-quero/pods');
+      return pods.body.items.length >= 2 ? true : undefined;
+    });
+  });
+
+  t.test('overlay self-signed: the certs command feeds the Secret and every caBundle', async (t) => {
+    const generated = join(workdir, 'deploy/overlays/self-signed/generated');
+    runCerts(['--out', generated]);
+    const objects = await kustomize(cp, join(workdir, 'deploy/overlays/self-signed'));
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(forV120(objects)) });
+    t.equal(applied.status, 0, 'kubectl apply accepted', { stderr: applied.stderr });
+    const caBundle = Buffer.from(readFileSync(join(generated, 'ca.crt'))).toString('base64');
+    const mutating = (await cp.api('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero')).body;
+    const validating = (await cp.api('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero')).body;
+    t.equal(mutating.webhooks.length, 3);
+    for (const entry of [...mutating.webhooks, ...validating.webhooks]) {
+      t.equal(entry.clientConfig.caBundle, caBundle, `${entry.name}: caBundle`);
+      t.equal(entry.clientConfig.service.name, 'sre-quero', `${entry.name}: the rest of the entry is kept`);
+    }
+    const secret = (await cp.api('GET', '/api/v1/namespaces/sre-quero/secrets/sre-quero-tls')).body;
+    t.equal(secret.type, 'kubernetes.io/tls');
+    const { X509Certificate } = await import('node:crypto');
+    const served = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    t.match(served.subjectAltName, /DNS:sre-quero\.sre-quero\.svc/);
+    t.ok(served.checkIssued(new X509Certificate(readFileSync(join(generated, 'ca.crt')))), 'signed by the CA in caBundle');
+  });
+
+  t.test('overlay cert-manager: accepted by a server-side dry run with cert-manager CRDs present', async (t) => {
+    // cert-manager itself is not installed; stand-in CRDs let the API server
+    // accept its kinds, so the dry run checks everything else for real.
+    const crd = (plural: string, kind: string) => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `${plural}.cert-manager.io` },
+      spec: {
+        group: 'cert-manager.io',
+        scope: 'Namespaced',
+        names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    });
+    for (const [plural, kind] of [['certificates', 'Certificate'], ['issuers', 'Issuer']] as const) {
+      const created = await cp.api('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd(plural, kind));
+      t.equal(created.status, 201);
+    }
+    const objects = await kustomize(cp, join(workdir, 'deploy/overlays/cert-manager'));
+    const certificates = objects.filter((object) => object.kind === 'Certificate');
+    t.ok(certificates.some((c) => c.spec.secretName === 'sre-quero-tls' && c.spec.dnsNames.includes('sre-quero.sre-quero.svc')), 'serving Certificate');
+    for (const configuration of objects.filter((object) => /WebhookConfiguration$/.test(object.kind))) {
+      t.equal(configuration.metadata.annotations['cert-manager.io/inject-ca-from'], 'sre-quero/sre-quero', `${configuration.kind}: CA injection`);
+    }
+    const dryRun = await waitFor('the CRDs to be served', async () => {
+      const result = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: toYaml(forV120(objects)) });
+      return result.status === 0 || !/no matches for kind/.test(result.stderr) ? result : undefined;
+    });
+    t.equal(dryRun.status, 0, 'server-side dry run accepted', { stderr: dryRun.stderr });
+    t.match(dryRun.stdout, /certificate\.cert-manager\.io\/sre-quero (created|configured) \(server dry run\)/);
+  });
+
+  t.test("RBAC: the webhook's ServiceAccount can do what it needs and no more", async (t) => {
+    const as = { as: serviceAccount };
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: 'sre-quero-', namespace: 'sre-quero' },
+      involvedObject: { kind: 'Deployment', name: 'sre-quero', namespace: 'sre-quero', apiVersion: 'apps/v1' },
+      reason: 'Test',
+      message: 'rbac test',
+      type: 'Normal',
+    };
+    const reported = await cp.api('POST', '/api/v1/namespaces/sre-quero/events', event, as);
+    t.equal(reported.status, 201, 'may report events in its namespace', { body: reported.body });
+    const forbidden: [string, string, unknown?][] = [
+      ['GET', '/api/v1/namespaces/sre-quero/secrets'],
+      ['GET', '/api/v1/namespaces/sre-quero/secrets/sre-quero-tls'],
+      ['GET', '/api/v1/pods'],
+      ['POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } }],
+      ['DELETE', '/apis/apps/v1/namespaces/sre-quero/deployments/sre-quero'],
+      ['GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'],
+      ['POST', '/api/v1/namespaces/default/events', { ...event, metadata: { generateName: 'x-', namespace: 'default' }, involvedObject: { kind: 'Pod', name: 'x', namespace: 'default', apiVersion: 'v1' } }],
+    ];
+    for (const [method, path, body] of forbidden) {
+      t.equal((await cp.api(method, path, body, as)).status, 403, `${method} ${path} is forbidden`);
+    }
+  });
+}

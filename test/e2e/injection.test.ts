@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { parse } from 'yaml';
+import { type Json } from '../helpers/reviews.js';
+import {
+  applyWebhookConfigurations,
+  controlPlaneOrSkip,
+  createPod,
+  hasSidecar,
+  pod,
+  repoRoot,
+  startWebhook,
+  waitFor,
+  waitUntilInjecting,
+  webhookConfigurations,
+} from './harness.js';
+
+// The webhook as a real cluster sees it: kube-apiserver calls it over TLS
+// through the webhook configurations of deploy/base.
+
+const SIDECAR = 'logging.sre-quero/sidecar';
+const INJECTION = 'logging.sre-quero/injection';
+const cp = await controlPlaneOrSkip();
+
+if (cp !== undefined) {
+  const webhook = await startWebhook();
+  const configurations = await webhookConfigurations(cp, webhook.url, webhook.ca);
+  await applyWebhookConfigurations(cp, configurations);
+
+  await cp.createNamespace('shop');
+  await cp.createNamespace('sre-quero', { [INJECTION]: 'disabled' });
+  await cp.createNamespace('team-enabled', { [INJECTION]: 'enabled' });
+  await cp.createNamespace('team-enforced', { [INJECTION]: 'enforced' });
+  await cp.createNamespace('team-disabled', { [INJECTION]: 'disabled' });
+  await waitUntilInjecting(cp, 'shop');
+
+  t.test('a Deployment annotated on its template: the ReplicaSet controller creates injected pods', async (t) => {
+    const template = readFileSync(`${repoRoot}test/fixtures/golden/deployment-annotated.yaml`, 'utf8');
+    const deployment = parse(template) as Json;
+    const created = await cp.api('POST', '/apis/apps/v1/namespaces/shop/deployments', deployment);
+    t.equal(created.status, 201, 'Deployment created', { body: created.body });
+    const pods = await waitFor('3 pods from the ReplicaSet', async () => {
+      const list = await cp.api('GET', '/api/v1/namespaces/shop/pods?labelSelector=app.kubernetes.io/name%3Dshop-frontend');
+      return list.body.items.length === 3 ? (list.body.items as Json[]) : undefined;
+    });
+    for (const stored of pods) {
+      t.match(stored.metadata.generateName, /^shop-frontend-[a-z0-9]+-$/, 'made by the ReplicaSet controller');
+      t.same(stored.spec.containers.map((c: Json) => c.name), ['web', 'metrics-exporter', 'promtail']);
+      t.same(stored.spec.volumes.map((v: Json) => v.name), ['cache', 'shared-logs', 'promtail-positions', 'promtail-config']);
+      for (const app of stored.spec.containers.slice(0, 2)) {
+        t.ok(app.volumeMounts.some((m: Json) => m.name === 'shared-logs' && m.mountPath === '/var/log/app'), `${app.name} mounts the log folder`);
+      }
+      const sidecar = stored.spec.containers[2];
+      t.same(sidecar.ports, [{ name: 'promtail-http', containerPort: 9080, protocol: 'TCP' }]);
+      t.same(stored.spec.volumes[3], { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config', defaultMode: 420 } });
+      t.same(JSON.parse(stored.metadata.annotations['logging.sre-quero/status']).containers, ['web', 'metrics-exporter']);
+      t.equal(stored.metadata.labels['logging.sre-quero/injected'], 'true');
+    }
+  });
+
+  t.test("the recipe's bare Pod is stored exactly as the recipe's result plus our additions", async (t) => {
+    const expected = parse(readFileSync(`${repoRoot}test/fixtures/golden/pod-simple-webapp.yaml.injected`, 'utf8')) as Json;
+    const input = parse(readFileSync(`${repoRoot}test/fixtures/golden/pod-simple-webapp.yaml`, 'utf8')) as Json;
+    const created = await createPod(cp, 'shop', input);
+    t.equal(created.status, 201);
+    const stored = (await cp.api('GET', '/api/v1/namespaces/shop/pods/simple-webapp')).body;
+    // Everything the offline inject produces is in the stored pod (the API server adds only defaults)...
+    t.has(stored.metadata, { labels: expected.metadata.labels, annotations: expected.metadata.annotations });
+    t.has(stored.spec.containers, expected.spec.containers);
+    t.has(stored.spec.volumes.map((v: Json) => ({ ...v, configMap: v.configMap && { name: v.configMap.name } })), expected.spec.volumes);
+    // ...and nothing else was added.
+    t.same(stored.spec.containers.map((c: Json) => c.name), ['main-application', 'promtail']);
+    t.same(stored.spec.volumes.map((v: Json) => v.name), ['shared-logs', 'promtail-positions', 'promtail-config']);
+    t.same(Object.keys(stored.metadata.annotations).sort(), ['logging.sre-quero/sidecar', 'logging.sre-quero/status']);
+  });
+
+  t.test('namespace without the label: only annotated pods are injected', async (t) => {
+    t.ok(hasSidecar((await createPod(cp, 'shop', pod('annotated', { [SIDECAR]: 'true' }))).body));
+    t.notOk(hasSidecar((await createPod(cp, 'shop', pod('plain'))).body));
+    t.notOk(hasSidecar((await createPod(cp, 'shop', pod('opted-out', { [SIDECAR]: 'false' }))).body));
+  });
+
+  t.test('namespace labelled enabled: every pod is injected unless it opts out', async (t) => {
+    t.ok(hasSidecar((await createPod(cp, 'team-enabled', pod('plain'))).body));
+    const optedOut = await createPod(cp, 'team-enabled', pod('opted-out', { [SIDECAR]: 'false' }));
+    t.equal(optedOut.status, 201);
+    t.notOk(hasSidecar(optedOut.body));
+  });
+
+  t.test('disabled, kube-system and the webhook namespace: the webhook is never called', async (t) => {
+    await cp.createNamespace('plain-team'); // a namespace that is called, to prove the review log works
+    for (const namespace of ['team-disabled', 'kube-system', 'sre-quero']) {
+      const reply = await createPod(cp, namespace, pod('asks-anyway', { [SIDECAR]: 'true' }));
+      t.equal(reply.status, 201, `${namespace}: created`);
+      t.notOk(hasSidecar(reply.body), `${namespace}: not injected`);
+    }
+    t.ok(hasSidecar((await createPod(cp, 'plain-team', pod('asks', { [SIDECAR]: 'true' }))).body));
+    const called = new Set(webhook.reviewedNamespaces());
+    t.ok(called.has('plain-team'), 'the review log sees other namespaces');
+    for (const namespace of ['team-disabled', 'kube-system', 'sre-quero']) t.notOk(called.has(namespace), `${namespace}: no review arrived`);
+  });
+
+  t.test('namespace labelled enforced: opt-out is not honoured, and the API says so', async (t) => {
+    const reply = await createPod(cp, 'team-enforced', pod('wants-out', { [SIDECAR]: 'false' }));
+    t.equal(reply.status, 201);
+    t.ok(hasSidecar(reply.body), 'injected despite the opt-out');
+    t.match(reply.warnings, [/logging\.sre-quero\/sidecar: "false" is not honoured: this namespace enforces the logging sidecar/]);
+    const viaKubectl = await cp.kubectl(['apply', '-n', 'team-enforced', '-f', '-'], { input: JSON.stringify(pod('wants-out-too', { [SIDECAR]: 'false' })) });
+    t.equal(viaKubectl.status, 0);
+    t.match(viaKubectl.stderr, /Warning: logging\.sre-quero\/sidecar: "false" is not honoured/, 'kubectl shows the warning');
+  });
+
+  t.test('a hostile annotation: kubectl shows an error naming it, and nothing is stored', async (t) => {
+    const hostile = pod('hostile', { [SIDECAR]: 'true', 'logging.sre-quero/log-path': '/var/log/../../etc' });
+    const result = await cp.kubectl(['apply', '-n', 'shop', '-f', '-'], { input: JSON.stringify(hostile) });
+    t.not(result.status, 0);
+    t.match(result.stderr, /admission webhook "annotated\.injector\.sre-quero\.io" denied the request: annotation logging\.sre-quero\/log-path: "\/var\/log\/\.\.\/\.\.\/etc" is not valid/);
+    t.equal((await cp.api('GET', '/api/v1/namespaces/shop/pods/hostile')).status, 404, 'not stored');
+  });
+
+  t.test('webhook unreachable: Ignore entries admit without the sidecar; the enforced validator (Fail) refuses', async (t) => {
+    const closed = 'https://127.0.0.1:1';
+    // Injector entries unreachable, validator reachable: the pod an outage lets through is caught.
+    await applyWebhookConfigurations(
+      cp,
+      await webhookConfigurations(cp, webhook.url, webhook.ca, (entry, path) => (entry.includes('.injector.') ? `${closed}${path}` : `${webhook.url}${path}`)),
+    );
+    await waitUntilInjecting(cp, 'shop', false);
+    const admitted = await createPod(cp, 'shop', pod('during-outage', { [SIDECAR]: 'true' }));
+    t.equal(admitted.status, 201, 'failurePolicy Ignore: the pod is admitted');
+    t.notOk(hasSidecar(admitted.body), '...without the sidecar');
+
+    const refused = await createPod(cp, 'team-enforced', pod('during-outage'));
+    t.equal(refused.status, 403, 'the API server passes on the code the validator chose');
+    t.match(refused.body.message, /admission webhook "enforced\.validator\.sre-quero\.io" denied the request: pod lacks the logging sidecar that namespace team-enforced enforces/);
+    t.match(refused.body.message, /Recreate it once the injector is healthy/);
+
+    // Everything unreachable: the validator's Fail keeps enforced namespaces closed.
+    await applyWebhookConfigurations(cp, await webhookConfigurations(cp, webhook.url, webhook.ca, (_entry, path) => `${closed}${path}`));
+    const blocked = await waitFor('the validator to be unreachable', async () => {
+      const reply = await createPod(cp, 'team-enforced', pod(`blocked-${Date.now()}`));
+      return /failed calling webhook "enforced\.validator\.sre-quero\.io"/.test(String(reply.body.message)) ? reply : undefined;
+    });
+    t.equal(blocked.status, 500);
+
+    await applyWebhookConfigurations(cp, configurations);
+    await waitUntilInjecting(cp, 'shop');
+    t.ok(hasSidecar((await createPod(cp, 'team-enforced', pod('after-outage'))).body), 'back to normal');
+  });
+}

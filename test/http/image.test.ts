@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
+import { childEnv } from '../helpers/child-env.js';
 import { parseAllDocuments } from 'yaml';
 import { makeCertificates } from '../../src/certs.js';
 import { httpsPost } from '../helpers/https.js';
@@ -22,15 +23,6 @@ const assemble = join(repoRoot, 'deploy/image/assemble.sh');
 
 // Compiling and `npm ci --omit=dev` (registry or npm cache) take a while.
 t.setTimeout(300_000);
-
-// The child must not inherit tap's coverage hooks or a developer's SRE_QUERO_* settings.
-const childEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
-  for (const key of Object.keys(env)) {
-    if (key === 'NODE_V8_COVERAGE' || key === 'NODE_OPTIONS' || key.startsWith('_TAPJS') || key.startsWith('TAP_') || key.startsWith('SRE_QUERO_')) delete env[key];
-  }
-  return env;
-};
 
 /** Every path under `dir` with its type and content (files) or target (links), hashed. */
 function snapshot(dir: string): Map<string, string> {
@@ -89,12 +81,12 @@ t.test('the image tree serves with the shipped settings and stays unchanged', as
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(repoRoot, file), join(source, file));
   const tsc = spawnSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(source, 'dist')], {
     encoding: 'utf8',
-    env: childEnv(),
+    env: childEnv({ NODE_ENV: 'production' }, { dropServerSettings: true }),
   });
   t.equal(tsc.status, 0, `tsc: ${tsc.stdout}${tsc.stderr}`);
 
   const tree = join(work, 'app');
-  const assembled = spawnSync('sh', [assemble, source, tree], { encoding: 'utf8', env: childEnv() });
+  const assembled = spawnSync('sh', [assemble, source, tree], { encoding: 'utf8', env: childEnv({ NODE_ENV: 'production' }, { dropServerSettings: true }) });
   t.equal(assembled.status, 0, `assemble.sh: ${assembled.stderr}`);
   t.same(readdirSync(tree).sort(), ['dist', 'node_modules', 'package-lock.json', 'package.json'], 'only what the image needs');
   t.ok(existsSync(join(tree, 'dist/bin.js')), 'dist/bin.js');
@@ -118,7 +110,7 @@ t.test('the image tree serves with the shipped settings and stays unchanged', as
     process.execPath,
     [join(tree, 'dist/bin.js'), 'serve', '--listen', '127.0.0.1:0', '--tls-cert', join(mounts, 'tls.crt'), '--tls-key', join(mounts, 'tls.key'), '--settings', join(mounts, 'settings.yaml')],
     // The image's WORKDIR is /app: the tree itself.
-    { cwd: tree, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: tree, env: childEnv({ NODE_ENV: 'production' }, { dropServerSettings: true }), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

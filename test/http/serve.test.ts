@@ -5,22 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
+import { childEnv } from '../helpers/child-env.js';
 import { makeCertificates } from '../../src/certs.js';
 import { httpsPost } from '../helpers/https.js';
 import { recipeReview, type Json } from '../helpers/reviews.js';
 
 // `sre-quero serve` as a real process: flags, TLS files, logs, SIGTERM.
 const bin = new URL('../../src/bin.ts', import.meta.url).pathname;
-
-// The child runs through tsx, whose source maps differ from tap's: keep it out
-// of tap's coverage capture so it cannot skew the in-process figures.
-const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const key of Object.keys(env)) {
-    if (key === 'NODE_V8_COVERAGE' || key === 'NODE_OPTIONS' || key.startsWith('_TAPJS') || key.startsWith('TAP_')) delete env[key];
-  }
-  return env;
-};
 
 interface Served {
   child: ChildProcess;

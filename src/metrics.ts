@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -6,6 +6,10 @@ export interface Metrics {
   reviewDuration: Histogram<'mode'>;
   invalidRequests: Counter<'code'>;
   certificateReloads: Counter<'result'>;
+  reconciles: Counter<'result'>;
+  reconcileConflicts: Counter<'kind' | 'reason'>;
+  reconcilerRequests: Counter<'verb'>;
+  reconcilerLeader: Gauge;
 }
 
 /** One registry per process (or per test), never the prom-client global. */
@@ -37,6 +41,29 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
       name: 'sre_quero_certificate_reloads_total',
       help: 'Serving certificate reloads, by result.',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconciles: new Counter({
+      name: 'sre_quero_reconciles_total',
+      help: 'Namespace reconciliations by the reconciler, by result (ok, error).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconcileConflicts: new Counter({
+      name: 'sre_quero_reconcile_conflicts_total',
+      help: 'Objects the reconciler left alone because of a conflict, by kind (Service, ConfigMap) and reason.',
+      labelNames: ['kind', 'reason'],
+      registers: [registry],
+    }),
+    reconcilerRequests: new Counter({
+      name: 'sre_quero_reconciler_api_requests_total',
+      help: 'Kubernetes API requests made by the reconciler, by verb (list, watch, get, apply, create).',
+      labelNames: ['verb'],
+      registers: [registry],
+    }),
+    reconcilerLeader: new Gauge({
+      name: 'sre_quero_reconciler_leader',
+      help: '1 while this replica holds the reconciler lease.',
       registers: [registry],
     }),
   };

@@ -1,0 +1,36 @@
+import { existsSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+
+// Finding the cluster: in-cluster service account first, then a kubeconfig
+// file (flag or KUBECONFIG). undefined means "no cluster": serve runs the
+// webhook alone.
+
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+export function findKubeConfig(options: { kubeconfig?: string | undefined; env: NodeJS.ProcessEnv }): KubeConfig | undefined {
+  const kc = new KubeConfig();
+  if (options.kubeconfig) {
+    kc.loadFromFile(options.kubeconfig);
+    return kc;
+  }
+  if (options.env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  if (options.env.KUBECONFIG) {
+    kc.loadFromFile(options.env.KUBECONFIG);
+    return kc;
+  }
+  return undefined;
+}
+
+/** The HTTP status of a client-node error, if it came from the API server. */
+export function statusOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)]. */
+export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000): number {
+  return Math.random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 16));
+}

@@ -1,0 +1,90 @@
+import { ANNOTATIONS, INJECTED_LABEL, LAYOUT } from '../injection/index.js';
+
+// What the reconciler needs to know about pods, Services and ConfigMaps, read
+// from the API objects. Pure: no client, no I/O.
+
+export const FIELD_MANAGER = 'sre-quero';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'sre-quero';
+/** `logging.sre-quero/service-port: "false"` on a Service: leave its ports alone. */
+export const SERVICE_OPT_OUT_ANNOTATION = 'logging.sre-quero/service-port';
+export const INJECTED_SELECTOR = `${INJECTED_LABEL}=true`;
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown }[];
+  deletionTimestamp?: unknown;
+}
+
+export interface PodLike {
+  metadata?: ObjectMeta;
+}
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  protocol?: string;
+  targetPort?: number | string;
+}
+
+export interface ServiceLike {
+  metadata?: ObjectMeta;
+  spec?: { type?: string; clusterIP?: string; selector?: Record<string, string>; ports?: ServicePort[] };
+}
+
+export interface InjectedPod {
+  name: string;
+  labels: Record<string, string>;
+  metricsPort: number;
+  configMap: string;
+}
+
+/** Reads an injected pod's labels and the status annotation the webhook wrote. */
+export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; configMap: string }): InjectedPod | undefined {
+  const metadata = pod.metadata;
+  if (metadata?.name === undefined || metadata.deletionTimestamp) return undefined;
+  const labels = metadata.labels ?? {};
+  if (labels[INJECTED_LABEL] !== 'true') return undefined;
+  let status: { metricsPort?: unknown; configMap?: unknown } = {};
+  try {
+    status = JSON.parse(metadata.annotations?.[ANNOTATIONS.status] ?? '{}');
+  } catch {
+    // A hand-edited status: fall back to the defaults rather than drop the pod.
+  }
+  return {
+    name: metadata.name,
+    labels,
+    metricsPort: typeof status.metricsPort === 'number' ? status.metricsPort : defaults.metricsPort,
+    configMap: typeof status.configMap === 'string' ? status.configMap : defaults.configMap,
+  };
+}
+
+export const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+/**
+ * The port keys (`{"port":N,"protocol":"TCP"}`) that our field manager owns on
+ * this Service, from managedFields: only those are ours to change or remove.
+ */
+export function portsWeOwn(service: ServiceLike): { port: number; protocol: string }[] {
+  const owned: { port: number; protocol: string }[] = [];
+  for (const entry of service.metadata?.managedFields ?? []) {
+    if (entry.manager !== FIELD_MANAGER || entry.operation !== 'Apply') continue;
+    const ports = (entry.fieldsV1 as { 'f:spec'?: { 'f:ports'?: Record<string, unknown> } } | undefined)?.['f:spec']?.['f:ports'] ?? {};
+    for (const key of Object.keys(ports)) {
+      if (!key.startsWith('k:')) continue;
+      try {
+        const parsed = JSON.parse(key.slice(2)) as { port?: unknown; protocol?: unknown };
+        if (typeof parsed.port === 'number') owned.push({ port: parsed.port, protocol: typeof parsed.protocol === 'string' ? parsed.protocol : 'TCP' });
+      } catch {
+        // not a key we wrote
+      }
+    }
+  }
+  return owned;
+}
+
+export { LAYOUT };

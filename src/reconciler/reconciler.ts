@@ -1,0 +1,291 @@
+import { CoreV1Api, ListWatch, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Metrics } from '../metrics.js';
+import { planConfigMap, type ConfigMapLike } from './config-maps.js';
+import { backoffMs, statusOf } from './kube.js';
+import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, readInjectedPod, type InjectedPod, type ServiceLike } from './model.js';
+import { planServicePort } from './service-ports.js';
+
+// Keeps Service ports and the per-namespace promtail ConfigMap in line with the
+// injected pods. Everything is derived from the cluster (informer caches), so
+// a restart converges to the same result. Work is per namespace: any change
+// in a namespace marks it dirty, and one loop reconciles dirty namespaces.
+
+export interface ReconcilerOptions {
+  kc: KubeConfig;
+  logger: FastifyBaseLogger;
+  metrics: Metrics;
+  /** Used for pods whose status annotation lacks a value. */
+  defaults: { metricsPort: number; configMap: string };
+  /** The central promtail config: a ConfigMap in the reconciler's namespace. */
+  template: { namespace: string; name: string; key: string };
+  resyncIntervalMs?: number;
+}
+
+type Informer<T extends KubernetesObject> = ListWatch<T>;
+
+const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+export class Reconciler {
+  private readonly core: CoreV1Api;
+  private readonly informers: Informer<KubernetesObject>[] = [];
+  private pods!: Informer<V1Pod>;
+  private services!: Informer<V1Service>;
+  private managedConfigMaps!: Informer<V1ConfigMap>;
+  private templates!: Informer<V1ConfigMap>;
+  private readonly dirty = new Set<string>();
+  private readonly attempts = new Map<string, number>();
+  private readonly reported = new Map<string, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private draining: Promise<void> | undefined;
+  private running = false;
+  private synced = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.core = options.kc.makeApiClient(CoreV1Api);
+  }
+
+  isSynced(): boolean {
+    return this.synced;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const { kc, template } = this.options;
+    const count = (verb: string) => this.options.metrics.reconcilerRequests.inc({ verb });
+    const informer = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>, labelSelector?: string, fieldSelector?: string) => {
+      const watch = new Watch(kc);
+      const made = new ListWatch<T>(path, watch, async () => {
+        count('list');
+        return (await list()) as never;
+      }, false, labelSelector, fieldSelector);
+      made.on('connect', () => count('watch'));
+      this.informers.push(made as unknown as Informer<KubernetesObject>);
+      this.restartOnError(made, path);
+      return made;
+    };
+    this.pods = informer<V1Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ labelSelector: INJECTED_SELECTOR }), INJECTED_SELECTOR);
+    this.services = informer<V1Service>('/api/v1/services', () => this.core.listServiceForAllNamespaces());
+    const managed = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+    this.managedConfigMaps = informer<V1ConfigMap>('/api/v1/configmaps', () => this.core.listConfigMapForAllNamespaces({ labelSelector: managed }), managed);
+    const byName = `metadata.name=${template.name}`;
+    this.templates = informer<V1ConfigMap>(
+      `/api/v1/namespaces/${template.namespace}/configmaps`,
+      () => this.core.listNamespacedConfigMap({ namespace: template.namespace, fieldSelector: byName }),
+      undefined,
+      byName,
+    );
+
+    const markNamespace = (object: KubernetesObject) => object.metadata?.namespace && this.markDirty(object.metadata.namespace);
+    for (const source of [this.pods, this.services, this.managedConfigMaps] as Informer<KubernetesObject>[]) source.on('change', markNamespace);
+    this.templates.on('change', () => this.markAll());
+
+    await Promise.all(this.informers.map((each) => each.start()));
+    this.synced = true;
+    this.options.logger.info({ pods: this.pods.list().length, services: this.services.list().length }, 'reconciler caches synced');
+    this.markAll();
+    const resync = setInterval(() => this.markAll(), this.options.resyncIntervalMs ?? 5 * 60_000);
+    resync.unref();
+    this.timers.add(resync);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.synced = false;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.all(this.informers.splice(0).map((each) => each.stop()));
+    await this.draining;
+    this.dirty.clear();
+  }
+
+  /** Resolves once no namespace is waiting to be reconciled (tests, benchmarks). */
+  idle(): Promise<void> {
+    if (this.dirty.size === 0 && this.draining === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private restartOnError(informer: ListWatch<KubernetesObject> | ListWatch<never>, path: string): void {
+    let attempt = 0;
+    (informer as ListWatch<KubernetesObject>).on('connect', () => (attempt = 0));
+    (informer as ListWatch<KubernetesObject>).on('error', (error: unknown) => {
+      if (!this.running) return;
+      const delay = backoffMs(attempt++);
+      this.options.logger.warn({ path, err: String(error), retryInMs: Math.round(delay) }, 'watch failed; restarting');
+      this.later(delay, () => void (informer as ListWatch<KubernetesObject>).start());
+    });
+  }
+
+  private later(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.running) run();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  private markAll(): void {
+    const namespaces = new Set<string>();
+    for (const pod of this.pods.list()) if (pod.metadata?.namespace) namespaces.add(pod.metadata.namespace);
+    for (const service of this.services.list()) if (service.metadata?.namespace) namespaces.add(service.metadata.namespace);
+    for (const namespace of namespaces) this.markDirty(namespace);
+  }
+
+  private markDirty(namespace: string): void {
+    if (!this.synced) return; // start() marks everything once the caches are complete
+    this.dirty.add(namespace);
+    this.draining ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    // Let a burst of watch events coalesce into one pass per namespace.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.running && this.dirty.size > 0) {
+      const [namespace] = this.dirty;
+      this.dirty.delete(namespace as string);
+      try {
+        await this.reconcileNamespace(namespace as string);
+        this.attempts.delete(namespace as string);
+        this.options.metrics.reconciles.inc({ result: 'ok' });
+      } catch (error) {
+        const attempt = this.attempts.get(namespace as string) ?? 0;
+        this.attempts.set(namespace as string, attempt + 1);
+        const delay = backoffMs(attempt);
+        this.options.metrics.reconciles.inc({ result: 'error' });
+        this.options.logger.warn({ namespace, err: String(error), retryInMs: Math.round(delay) }, 'reconcile failed; retrying');
+        this.later(delay, () => this.markDirty(namespace as string));
+      }
+    }
+    this.draining = undefined;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async reconcileNamespace(namespace: string): Promise<void> {
+    const pods = this.pods
+      .list(namespace)
+      .map((pod) => readInjectedPod(pod, this.options.defaults))
+      .filter((pod): pod is InjectedPod => pod !== undefined);
+    for (const service of this.services.list(namespace)) await this.reconcileService(service, pods);
+    await this.reconcileConfigMap(namespace, pods);
+  }
+
+  private async reconcileService(service: V1Service, pods: InjectedPod[]): Promise<void> {
+    const plan = planServicePort(service as ServiceLike, pods);
+    const { name, namespace } = service.metadata as { name: string; namespace: string };
+    const key = `Service/${namespace}/${name}`;
+    switch (plan.kind) {
+      case 'none':
+        this.reported.delete(key);
+        return;
+      case 'conflict':
+        return this.report(service, 'Service', plan.reason, plan.message);
+      case 'apply': {
+        this.reported.delete(key);
+        const current = service.spec?.ports?.find((p) => p.name === plan.port.name);
+        const unchanged = current && current.port === plan.port.port && current.targetPort === plan.port.targetPort && (current.protocol ?? 'TCP') === 'TCP';
+        if (unchanged) return;
+        return this.applyService(service, [plan.port]);
+      }
+      case 'remove':
+        this.reported.delete(key);
+        this.options.logger.info({ service: key, reason: plan.reason }, 'removing the promtail-http port sre-quero added');
+        return this.applyService(service, []);
+    }
+  }
+
+  /** Server-side apply of exactly our ports; an empty list releases (and so removes) ours. */
+  private async applyService(service: V1Service, ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[]): Promise<void> {
+    const { name, namespace } = service.metadata as { name: string; namespace: string };
+    const body = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, ...(ports.length > 0 ? { spec: { ports } } : {}) };
+    this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
+    try {
+      await this.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
+      this.options.logger.info({ service: `${namespace}/${name}`, ports: ports.map((p) => p.port) }, ports.length > 0 ? 'service port applied' : 'service port released');
+    } catch (error) {
+      const status = statusOf(error);
+      // 409: another field manager owns what we would set; 404: deleted meanwhile; 422: e.g. our port was its last.
+      if (status === 409 || status === 422) return this.report(service, 'Service', status === 409 ? 'field_conflict' : 'rejected', errorMessage(error));
+      if (status === 404) return;
+      throw error;
+    }
+  }
+
+  private async reconcileConfigMap(namespace: string, pods: InjectedPod[]): Promise<void> {
+    const { configMap } = this.options.defaults;
+    if (!pods.some((pod) => pod.configMap === configMap)) return;
+    const template = this.templates.list()[0]?.data?.[this.options.template.key];
+    if (template === undefined) {
+      this.options.logger.warn({ template: this.options.template }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
+      return;
+    }
+    let existing: ConfigMapLike | undefined = this.managedConfigMaps.get(configMap, namespace);
+    if (existing === undefined) existing = await this.readConfigMap(namespace, configMap);
+    const plan = planConfigMap(pods, configMap, existing, { key: this.options.template.key, content: template });
+    const subject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, uid: existing?.metadata && (existing.metadata as { uid?: string }).uid } };
+    if (plan.kind === 'conflict') return this.report(subject, 'ConfigMap', 'not_managed', plan.message);
+    if (plan.kind === 'none') return;
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data: plan.data };
+    this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
+    try {
+      await this.core.patchNamespacedConfigMap({ name: configMap, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
+      this.options.logger.info({ configMap: `${namespace}/${configMap}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
+    } catch (error) {
+      if (statusOf(error) === 409) return this.report(subject, 'ConfigMap', 'field_conflict', errorMessage(error));
+      throw error;
+    }
+  }
+
+  private async readConfigMap(namespace: string, name: string): Promise<ConfigMapLike | undefined> {
+    this.options.metrics.reconcilerRequests.inc({ verb: 'get' });
+    try {
+      return await this.core.readNamespacedConfigMap({ name, namespace });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** A conflict is reported once per object and message: log, metric, and an Event on the object. */
+  private async report(object: KubernetesObject, kind: 'Service' | 'ConfigMap', reason: string, message: string): Promise<void> {
+    const { name, namespace, uid } = object.metadata as { name: string; namespace: string; uid?: string };
+    const key = `${kind}/${namespace}/${name}`;
+    if (this.reported.get(key) === message) return;
+    this.reported.set(key, message);
+    this.options.metrics.reconcileConflicts.inc({ kind, reason });
+    this.options.logger.warn({ object: key, reason, message }, 'left alone: conflict');
+    const now = new Date();
+    this.options.metrics.reconcilerRequests.inc({ verb: 'create' });
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${name}.sre-quero.`, namespace },
+          involvedObject: { apiVersion: 'v1', kind, name, namespace, ...(uid ? { uid } : {}) },
+          reason: 'LoggingSidecarConflict',
+          message: `sre-quero left this ${kind} alone: ${message}`,
+          type: 'Warning',
+          source: { component: 'sre-quero' },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      this.options.logger.warn({ object: key, err: errorMessage(error) }, 'could not record the event');
+    }
+  }
+}
+
+function errorMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return (body as { message?: string } | undefined)?.message ?? String(error);
+}

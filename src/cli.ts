@@ -9,7 +9,9 @@ import { TlsError } from './tls.js';
 const USAGE = `usage: sre-quero <command> [flags]
 
 commands:
-  serve                       run the admission webhook over HTTPS
+  serve                       run the admission webhook over HTTPS, and the reconciler when a
+                              cluster is configured (in-cluster, --kubeconfig or KUBECONFIG)
+  reconcile                   run the reconciler alone (same flags as serve)
   inject -f <file|->          print manifests with the logging sidecar injected
          [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise
          [--mode annotated|enabled|enforced]
@@ -64,6 +66,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case undefined: {
         const { serve } = await import('./main.js');
         await serve(rest, process.env);
+        return -1; // keeps running
+      }
+      case 'reconcile': {
+        const { reconcile } = await import('./main.js');
+        await reconcile(rest, process.env);
         return -1; // keeps running
       }
       case 'inject':

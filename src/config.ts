@@ -38,6 +38,13 @@ export interface ServeConfig {
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
   certReloadIntervalMs: number;
+  reconciler: {
+    mode: 'auto' | 'off';
+    kubeconfig: string | undefined;
+    namespace: string;
+    templateConfigMap: string;
+    leaseDurationMs: number;
+  };
 }
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -128,6 +135,11 @@ const ServeSchema = z.object({
   bodyLimitBytes: positiveInt('body limit', 1024 * 1024, 64 * 1024 * 1024),
   shutdownTimeoutMs: positiveInt('shutdown timeout', 1000, 120_000),
   certReloadIntervalMs: positiveInt('certificate reload interval', 1000, 3_600_000),
+  reconciler: z.enum(['auto', 'off'], { error: 'reconciler must be auto (run it when a cluster is configured) or off' }),
+  kubeconfig: z.string().min(1).optional(),
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'namespace must be a namespace name'),
+  templateConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'template ConfigMap must be a ConfigMap name'),
+  leaseDurationMs: positiveInt('lease duration', 1000, 300_000),
 });
 
 /** Flag name, environment variable, default. Flags win over the environment. */
@@ -141,6 +153,13 @@ const SERVE_OPTIONS = {
   bodyLimitBytes: ['body-limit-bytes', 'SRE_QUERO_BODY_LIMIT_BYTES', String(8 * 1024 * 1024)],
   shutdownTimeoutMs: ['shutdown-timeout-ms', 'SRE_QUERO_SHUTDOWN_TIMEOUT_MS', '10000'],
   certReloadIntervalMs: ['cert-reload-interval-ms', 'SRE_QUERO_CERT_RELOAD_INTERVAL_MS', '10000'],
+  // The reconciler runs when a cluster is found (in-cluster, --kubeconfig or KUBECONFIG).
+  reconciler: ['reconciler', 'SRE_QUERO_RECONCILER', 'auto'],
+  kubeconfig: ['kubeconfig', 'KUBECONFIG', undefined],
+  // Where the lease and the central promtail template live.
+  namespace: ['namespace', 'SRE_QUERO_NAMESPACE', 'sre-quero'],
+  templateConfigMap: ['template-configmap', 'SRE_QUERO_TEMPLATE_CONFIGMAP', 'sre-quero-promtail-template'],
+  leaseDurationMs: ['lease-duration-ms', 'SRE_QUERO_LEASE_DURATION_MS', '15000'],
 } as const satisfies Record<keyof z.input<typeof ServeSchema>, readonly [string, string, string | undefined]>;
 
 export const SERVE_FLAGS_HELP = Object.values(SERVE_OPTIONS)
@@ -186,5 +205,12 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     bodyLimitBytes: options.bodyLimitBytes,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     certReloadIntervalMs: options.certReloadIntervalMs,
+    reconciler: {
+      mode: options.reconciler,
+      kubeconfig: options.kubeconfig,
+      namespace: options.namespace,
+      templateConfigMap: options.templateConfigMap,
+      leaseDurationMs: options.leaseDurationMs,
+    },
   });
 }

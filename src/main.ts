@@ -1,9 +1,29 @@
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:https';
 import closeWithGrace from 'close-with-grace';
+import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './app.js';
-import { DEV_CERT_DIR, loadServeConfig } from './config.js';
+import { ConfigError, DEV_CERT_DIR, loadServeConfig, type ServeConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
+
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** True when a cluster is configured and the reconciler is not turned off. */
+function wantsReconciler(config: ServeConfig, env: NodeJS.ProcessEnv): boolean {
+  if (config.reconciler.mode === 'off') return false;
+  return config.reconciler.kubeconfig !== undefined || (Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(IN_CLUSTER_TOKEN));
+}
+
+// Loaded only when a cluster is configured, so the webhook alone starts without client-node.
+async function startReconciler(config: ServeConfig, env: NodeJS.ProcessEnv, logger: FastifyBaseLogger, metrics: Metrics): Promise<RunningReconciler> {
+  const [{ findKubeConfig }, { runReconciler }] = await Promise.all([import('./reconciler/kube.js'), import('./reconciler/run.js')]);
+  const kc = findKubeConfig({ kubeconfig: config.reconciler.kubeconfig, env });
+  if (kc === undefined) throw new ConfigError('SQ_CONFIG_INVALID', 'no Kubernetes configuration found (in-cluster, --kubeconfig or KUBECONFIG)');
+  return runReconciler({ kc, logger, metrics, settings: config.settings, ...config.reconciler });
+}
 
 /** `sre-quero serve`: wiring only. Returns once the server listens. */
 export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
@@ -14,6 +34,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const tls = readTls(config.tls.certFile, config.tls.keyFile);
   const metrics = createMetrics({ processMetrics: true });
+  const reconciler = wantsReconciler(config, env) ? await startReconciler(config, env, logger, metrics) : undefined;
   let closing = false;
   const app = buildApp({
     logger,
@@ -21,10 +42,10 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     metrics,
     bodyLimitBytes: config.bodyLimitBytes,
     https: tls,
-    isReady: () => !closing,
+    isReady: () => !closing && (reconciler?.isReady() ?? true),
   });
   const certificates = watchCertificate({
-    server: app.server as unknown as import('node:https').Server,
+    server: app.server as unknown as Server,
     certFile: config.tls.certFile,
     keyFile: config.tls.keyFile,
     current: tls,
@@ -33,18 +54,38 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     metrics,
   });
 
-  // SIGTERM: stop accepting, let in-flight reviews finish, then exit.
+  // SIGTERM: stop accepting, let in-flight reviews finish, hand the lease over, then exit.
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
     closing = true;
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     certificates.stop();
-    await app.close();
+    await Promise.all([app.close(), reconciler?.stop()]);
   });
 
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
   logger.info(
-    { address, settingsFile: config.settingsFile ?? '(built-in defaults)', devCertificate: config.tls.dev },
+    {
+      address,
+      settingsFile: config.settingsFile ?? '(built-in defaults)',
+      devCertificate: config.tls.dev,
+      reconciler: reconciler ? 'campaigning for the lease' : 'off (no cluster configured, or --reconciler off)',
+    },
     'sre-quero webhook serving',
   );
+}
+
+/** `sre-quero reconcile`: the reconciler alone, without the webhook. */
+export async function reconcile(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadServeConfig(argv, env);
+  if (!wantsReconciler(config, env)) {
+    throw new ConfigError('SQ_CONFIG_INVALID', 'reconcile needs a cluster: run in-cluster, or give --kubeconfig or KUBECONFIG (and not --reconciler off)');
+  }
+  const logger = createLogger(config.logLevel);
+  const reconciler = await startReconciler(config, env, logger, createMetrics({ processMetrics: true }));
+  closeWithGrace({ delay: config.shutdownTimeoutMs, logger }, async ({ signal }) => {
+    logger.info({ signal }, 'shutting down');
+    await reconciler.stop();
+  });
+  logger.info({ namespace: config.reconciler.namespace }, 'sre-quero reconciler running');
 }

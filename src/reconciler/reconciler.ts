@@ -83,6 +83,12 @@ export class Reconciler {
     this.templates.on('change', () => this.markAll());
 
     await Promise.all(this.informers.map((each) => each.start()));
+    // start() also returns when the first list failed (the informer then
+    // restarts with backoff): synced means every informer has listed.
+    while (this.running && this.informers.some((each) => each.latestResourceVersion() === '')) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    if (!this.running) return;
     this.synced = true;
     this.options.logger.info({ pods: this.pods.list().length, services: this.services.list().length }, 'reconciler caches synced');
     this.markAll();

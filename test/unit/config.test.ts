@@ -62,6 +62,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 8 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       certReloadIntervalMs: 10_000,
+      reconciler: { mode: 'auto', kubeconfig: undefined, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 15_000 },
     });
     t.equal(config.settings, DEFAULT_SETTINGS, 'no settings file: the defaults themselves');
     t.ok(isDeepFrozen(config), 'deeply frozen');
@@ -81,6 +82,11 @@ t.test('loadServeConfig', async (t) => {
         SRE_QUERO_BODY_LIMIT_BYTES: '2097152',
         SRE_QUERO_SHUTDOWN_TIMEOUT_MS: '30000',
         SRE_QUERO_CERT_RELOAD_INTERVAL_MS: '60000',
+        SRE_QUERO_RECONCILER: 'off',
+        KUBECONFIG: '/home/me/.kube/config',
+        SRE_QUERO_NAMESPACE: 'logging',
+        SRE_QUERO_TEMPLATE_CONFIGMAP: 'promtail-central',
+        SRE_QUERO_LEASE_DURATION_MS: '30000',
       },
       files.readFile,
     );
@@ -93,6 +99,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 2 * 1024 * 1024,
       shutdownTimeoutMs: 30_000,
       certReloadIntervalMs: 60_000,
+      reconciler: { mode: 'off', kubeconfig: '/home/me/.kube/config', namespace: 'logging', templateConfigMap: 'promtail-central', leaseDurationMs: 30_000 },
     });
     t.strictSame(files.reads, ['/cfg/settings.yaml'], 'the settings file is read through the injected readFile');
   });
@@ -221,11 +228,12 @@ t.test('loadServeConfig', async (t) => {
 
   t.test('SERVE_FLAGS_HELP lists every flag with its variable and default', async (t) => {
     const lines = SERVE_FLAGS_HELP.split('\n');
-    t.equal(lines.length, 8);
+    t.equal(lines.length, 13);
     t.match(SERVE_FLAGS_HELP, /--listen\s+env SRE_QUERO_LISTEN \(default 127\.0\.0\.1:8443\)/);
     t.match(SERVE_FLAGS_HELP, /--tls-cert\s+env SRE_QUERO_TLS_CERT$/m);
     t.match(SERVE_FLAGS_HELP, /--body-limit-bytes\s+env SRE_QUERO_BODY_LIMIT_BYTES \(default 8388608\)/);
-    for (const flag of ['tls-key', 'settings', 'log-level', 'shutdown-timeout-ms', 'cert-reload-interval-ms']) {
+    t.match(SERVE_FLAGS_HELP, /--reconciler\s+env SRE_QUERO_RECONCILER \(default auto\)/);
+    for (const flag of ['tls-key', 'settings', 'log-level', 'shutdown-timeout-ms', 'cert-reload-interval-ms', 'kubeconfig', 'namespace', 'template-configmap', 'lease-duration-ms']) {
       t.ok(SERVE_FLAGS_HELP.includes(`--${flag} `), flag);
     }
   });

@@ -1,0 +1,70 @@
+import { hostname } from 'node:os';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { FastifyBaseLogger } from 'fastify';
+import type { InjectorSettings } from '../injection/index.js';
+import { LAYOUT } from '../injection/index.js';
+import type { Metrics } from '../metrics.js';
+import { electLeader } from './lease.js';
+import { Reconciler } from './reconciler.js';
+
+export const LEASE_NAME = 'sre-quero-reconciler';
+
+export interface RunningReconciler {
+  /** False only while this replica leads and its caches are not yet synced. */
+  isReady(): boolean;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Campaigns for the reconciler lease; only the leader runs informers and
+ * writes. Losing the lease stops the reconciler; another replica takes over
+ * within the lease duration.
+ */
+export function runReconciler(options: {
+  kc: KubeConfig;
+  logger: FastifyBaseLogger;
+  metrics: Metrics;
+  settings: InjectorSettings;
+  namespace: string;
+  templateConfigMap: string;
+  leaseDurationMs: number;
+  identity?: string;
+}): RunningReconciler {
+  const { kc, logger, metrics } = options;
+  const reconciler = new Reconciler({
+    kc,
+    logger,
+    metrics,
+    defaults: { metricsPort: options.settings.metricsPort, configMap: options.settings.configMap },
+    template: { namespace: options.namespace, name: options.templateConfigMap, key: LAYOUT.configKey },
+  });
+  const identity = options.identity ?? `${hostname()}_${process.pid}`;
+  const election = electLeader({
+    api: kc.makeApiClient(CoordinationV1Api),
+    namespace: options.namespace,
+    name: LEASE_NAME,
+    identity,
+    leaseDurationMs: options.leaseDurationMs,
+    renewIntervalMs: Math.round(options.leaseDurationMs / 3),
+    retryIntervalMs: Math.round(options.leaseDurationMs / 7.5),
+    logger,
+    onStartedLeading: () => {
+      metrics.reconcilerLeader.set(1);
+      logger.info({ identity }, 'reconciler lease acquired; reconciling');
+      // Not awaited: the caches sync in the background and readiness waits for them.
+      reconciler.start().catch((error: unknown) => logger.error({ err: String(error) }, 'reconciler failed to start'));
+    },
+    onStoppedLeading: async () => {
+      metrics.reconcilerLeader.set(0);
+      logger.info({ identity }, 'reconciler lease lost or released; stopping');
+      await reconciler.stop();
+    },
+  });
+  election.start();
+  return {
+    isReady: () => !election.isLeader() || reconciler.isSynced(),
+    isLeader: () => election.isLeader(),
+    stop: () => election.stop(),
+  };
+}

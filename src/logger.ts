@@ -6,7 +6,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     {
       level,
       base: { service: 'sre-quero' },
-      redact: { paths: ['req.headers.authorization', 'key', 'tls.key', '*.key'], censor: '[redacted]' },
+      redact: { paths: ['req.headers.authorization', 'key', 'tls.key', 'token'], censor: '[redacted]' },
     },
     destination,
   );

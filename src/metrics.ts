@@ -57,7 +57,7 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
     }),
     reconcilerRequests: new Counter({
       name: 'sre_quero_reconciler_api_requests_total',
-      help: 'Kubernetes API requests made by the reconciler, by verb (list, watch, get, apply, create).',
+      help: 'Kubernetes API requests made by the reconciler, by verb (list, watch, get, apply, create, lease).',
       labelNames: ['verb'],
       registers: [registry],
     }),

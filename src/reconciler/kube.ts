@@ -26,7 +26,7 @@ export function findKubeConfig(options: { kubeconfig?: string | undefined; env: 
 
 /** The HTTP status of a client-node error, if it came from the API server. */
 export function statusOf(error: unknown): number | undefined {
-  const code = (error as { code?: unknown }).code;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'number' ? code : undefined;
 }
 

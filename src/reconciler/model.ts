@@ -50,14 +50,15 @@ export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; c
   if (labels[INJECTED_LABEL] !== 'true') return undefined;
   let status: { metricsPort?: unknown; configMap?: unknown } = {};
   try {
-    status = JSON.parse(metadata.annotations?.[ANNOTATIONS.status] ?? '{}');
+    const parsed: unknown = JSON.parse(metadata.annotations?.[ANNOTATIONS.status] ?? '{}');
+    if (typeof parsed === 'object' && parsed !== null) status = parsed;
   } catch {
     // A hand-edited status: fall back to the defaults rather than drop the pod.
   }
   return {
     name: metadata.name,
     labels,
-    metricsPort: typeof status.metricsPort === 'number' ? status.metricsPort : defaults.metricsPort,
+    metricsPort: Number.isInteger(status.metricsPort) && (status.metricsPort as number) > 0 && (status.metricsPort as number) < 65536 ? (status.metricsPort as number) : defaults.metricsPort,
     configMap: typeof status.configMap === 'string' ? status.configMap : defaults.configMap,
   };
 }

@@ -25,6 +25,8 @@ export interface ReconcilerOptions {
 type Informer<T extends KubernetesObject> = ListWatch<T>;
 
 const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+/** Namespaces reconciled at once: enough to overlap API round trips on a small control plane. */
+const WORKERS = 8;
 
 export class Reconciler {
   private readonly core: CoreV1Api;
@@ -37,10 +39,14 @@ export class Reconciler {
   private readonly attempts = new Map<string, number>();
   private readonly reported = new Map<string, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private draining: Promise<void> | undefined;
+  private readonly inFlight = new Set<string>();
+  /** What we last sent per Service, and for which version of it: a watch event is on its way. */
+  private readonly lastWrite = new Map<string, { desired: string; resourceVersion: string | undefined }>();
+  private workers = 0;
   private running = false;
   private synced = false;
   private idleWaiters: (() => void)[] = [];
+  private templateMissingReported = false;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.core = options.kc.makeApiClient(CoreV1Api);
@@ -80,7 +86,11 @@ export class Reconciler {
 
     const markNamespace = (object: KubernetesObject) => object.metadata?.namespace && this.markDirty(object.metadata.namespace);
     for (const source of [this.pods, this.services, this.managedConfigMaps] as Informer<KubernetesObject>[]) source.on('change', markNamespace);
-    this.templates.on('change', () => this.markAll());
+    this.services.on('delete', (service) => this.lastWrite.delete(`${service.metadata?.namespace}/${service.metadata?.name}`));
+    this.templates.on('change', () => {
+      this.templateMissingReported = false;
+      this.markAll();
+    });
 
     await Promise.all(this.informers.map((each) => each.start()));
     // start() also returns when the first list failed (the informer then
@@ -103,13 +113,14 @@ export class Reconciler {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await Promise.all(this.informers.splice(0).map((each) => each.stop()));
-    await this.draining;
+    await this.idle();
     this.dirty.clear();
+    this.lastWrite.clear();
   }
 
-  /** Resolves once no namespace is waiting to be reconciled (tests, benchmarks). */
+  /** Resolves once no namespace is waiting or being reconciled (tests, benchmarks). */
   idle(): Promise<void> {
-    if (this.dirty.size === 0 && this.draining === undefined) return Promise.resolve();
+    if (this.workers === 0 && (this.dirty.size === 0 || !this.running)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -142,30 +153,49 @@ export class Reconciler {
   private markDirty(namespace: string): void {
     if (!this.synced) return; // start() marks everything once the caches are complete
     this.dirty.add(namespace);
-    this.draining ??= this.drain();
+    // Let a burst of watch events coalesce before the workers start.
+    if (this.workers === 0) setImmediate(() => this.pump());
   }
 
-  private async drain(): Promise<void> {
-    // Let a burst of watch events coalesce into one pass per namespace.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.running && this.dirty.size > 0) {
-      const [namespace] = this.dirty;
-      this.dirty.delete(namespace as string);
+  /**
+   * Up to WORKERS namespaces are reconciled at once (writes are round trips,
+   * not CPU); a namespace is never reconciled by two workers at a time.
+   */
+  private pump(): void {
+    while (this.running && this.workers < WORKERS && this.nextNamespace() !== undefined) {
+      this.workers++;
+      void this.work();
+    }
+    if (this.workers === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private nextNamespace(): string | undefined {
+    for (const namespace of this.dirty) if (!this.inFlight.has(namespace)) return namespace;
+    return undefined;
+  }
+
+  private async work(): Promise<void> {
+    for (let namespace = this.nextNamespace(); this.running && namespace !== undefined; namespace = this.nextNamespace()) {
+      this.dirty.delete(namespace);
+      this.inFlight.add(namespace);
       try {
-        await this.reconcileNamespace(namespace as string);
-        this.attempts.delete(namespace as string);
+        await this.reconcileNamespace(namespace);
+        this.attempts.delete(namespace);
         this.options.metrics.reconciles.inc({ result: 'ok' });
       } catch (error) {
-        const attempt = this.attempts.get(namespace as string) ?? 0;
-        this.attempts.set(namespace as string, attempt + 1);
+        const attempt = this.attempts.get(namespace) ?? 0;
+        this.attempts.set(namespace, attempt + 1);
         const delay = backoffMs(attempt);
         this.options.metrics.reconciles.inc({ result: 'error' });
         this.options.logger.warn({ namespace, err: String(error), retryInMs: Math.round(delay) }, 'reconcile failed; retrying');
-        this.later(delay, () => this.markDirty(namespace as string));
+        const retry = namespace;
+        this.later(delay, () => this.markDirty(retry));
+      } finally {
+        this.inFlight.delete(namespace);
       }
     }
-    this.draining = undefined;
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.workers--;
+    this.pump();
   }
 
   private async reconcileNamespace(namespace: string): Promise<void> {
@@ -203,11 +233,17 @@ export class Reconciler {
 
   /** Server-side apply of exactly our ports; an empty list releases (and so removes) ours. */
   private async applyService(service: V1Service, ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[]): Promise<void> {
-    const { name, namespace } = service.metadata as { name: string; namespace: string };
+    const { name, namespace, resourceVersion } = service.metadata as { name: string; namespace: string; resourceVersion?: string };
+    const key = `${namespace}/${name}`;
+    const desired = JSON.stringify(ports);
+    const previous = this.lastWrite.get(key);
+    // Sent already for this very version of the Service: its watch event is on the way.
+    if (previous?.desired === desired && previous.resourceVersion === resourceVersion) return;
     const body = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, ...(ports.length > 0 ? { spec: { ports } } : {}) };
     this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
     try {
       await this.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
+      this.lastWrite.set(key, { desired, resourceVersion });
       this.options.logger.info({ service: `${namespace}/${name}`, ports: ports.map((p) => p.port) }, ports.length > 0 ? 'service port applied' : 'service port released');
     } catch (error) {
       const status = statusOf(error);
@@ -223,7 +259,9 @@ export class Reconciler {
     if (!pods.some((pod) => pod.configMap === configMap)) return;
     const template = this.templates.list()[0]?.data?.[this.options.template.key];
     if (template === undefined) {
-      this.options.logger.warn({ template: this.options.template }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
+      if (this.templateMissingReported) return;
+      this.templateMissingReported = true;
+      this.options.logger.warn({ template: `${this.options.template.namespace}/${this.options.template.name}` }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
       return;
     }
     let existing: ConfigMapLike | undefined = this.managedConfigMaps.get(configMap, namespace);

@@ -40,8 +40,17 @@ export function runReconciler(options: {
     template: { namespace: options.namespace, name: options.templateConfigMap, key: LAYOUT.configKey },
   });
   const identity = options.identity ?? `${hostname()}_${process.pid}`;
+  const leases = kc.makeApiClient(CoordinationV1Api);
+  const counted = <A extends unknown[], R>(call: (...args: A) => R) => (...args: A): R => {
+    metrics.reconcilerRequests.inc({ verb: 'lease' });
+    return call(...args);
+  };
   const election = electLeader({
-    api: kc.makeApiClient(CoordinationV1Api),
+    api: {
+      readNamespacedLease: counted(leases.readNamespacedLease.bind(leases)),
+      createNamespacedLease: counted(leases.createNamespacedLease.bind(leases)),
+      replaceNamespacedLease: counted(leases.replaceNamespacedLease.bind(leases)),
+    },
     namespace: options.namespace,
     name: LEASE_NAME,
     identity,

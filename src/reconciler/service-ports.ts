@@ -41,7 +41,7 @@ export function planServicePort(service: ServiceLike, pods: readonly InjectedPod
   const isOurs = (p: ServicePort) => owned.some((o) => o.port === p.port && o.protocol === (p.protocol ?? 'TCP'));
   for (const existing of service.spec?.ports ?? []) {
     if (isOurs(existing)) continue;
-    if (existing.port === port) {
+    if (existing.port === port && (existing.protocol ?? 'TCP') === 'TCP') {
       return { kind: 'conflict', reason: 'port_in_use', message: `port ${port} is already used by the Service's port "${existing.name ?? '(unnamed)'}"` };
     }
     if (existing.name === LAYOUT.portName) {

@@ -84,6 +84,8 @@ export interface ControlPlane {
   /** Creates a namespace with the label 1.21+ API servers add by themselves. */
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   logTail(component: 'etcd' | 'apiserver' | 'controller-manager', lines?: number): string;
+  /** Stops kube-apiserver (every watch drops), waits `downMs`, starts it again on the same port and etcd. */
+  restartApiServer(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -150,7 +152,7 @@ export async function startControlPlane(binaries: Binaries, options: { identitie
     httpRequest(`http://127.0.0.1:${etcdPort}/health`, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false)).end();
   }), 30_000, 'etcd');
 
-  start('apiserver', binaries.apiserver, [
+  const apiserverArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     `--secure-port=${apiPort}`,
     '--bind-address=127.0.0.1',
@@ -161,9 +163,10 @@ export async function startControlPlane(binaries: Binaries, options: { identitie
     `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
-    '--service-cluster-ip-range=10.0.0.0/24',
+    '--service-cluster-ip-range=10.0.0.0/16',
     '--disable-admission-plugins=ServiceAccount',
-  ]);
+  ];
+  let apiserver = start('apiserver', binaries.apiserver, apiserverArgs);
   const server = `https://127.0.0.1:${apiPort}`;
   const caFile = join(dir, 'certs', 'apiserver.crt');
 
@@ -263,17 +266,30 @@ export async function startControlPlane(binaries: Binaries, options: { identitie
     }
   }
 
+  const restartApiServer = async (downMs: number) => {
+    // SIGKILL: a crash drops every connection at once (a graceful stop waits for watches).
+    const exited = new Promise((resolve) => apiserver.once('exit', resolve));
+    apiserver.kill('SIGKILL');
+    await exited;
+    children.splice(children.indexOf(apiserver), 1);
+    await sleep(downMs);
+    apiserver = start('apiserver', binaries.apiserver, apiserverArgs);
+    await waitFor('kube-apiserver after a restart', async () => (await api('GET', '/readyz')).status === 200, 60_000, 'apiserver');
+  };
+
   const stop = async () => {
     process.removeListener('exit', killAll);
     for (const child of children.reverse()) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });
   };
 
-  return { server, caFile, kubeconfig, admin, dir, api, kubectl, createNamespace, logTail, stop };
+  return { server, caFile, kubeconfig, admin, dir, api, kubectl, createNamespace, logTail, restartApiServer, stop };
 }

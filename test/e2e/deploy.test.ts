@@ -57,6 +57,8 @@ if (cp !== undefined) {
   t.test('deploy/base renders the promised objects, valid against the current upstream schema', async (t) => {
     const kinds = base.map((object) => `${object.kind}/${object.metadata.name}`).sort();
     t.same(kinds, [
+      'ClusterRole/sre-quero-reconciler',
+      'ClusterRoleBinding/sre-quero-reconciler',
       'ConfigMap/sre-quero-promtail-template',
       'ConfigMap/sre-quero-settings',
       'Deployment/sre-quero',
@@ -170,27 +172,58 @@ if (cp !== undefined) {
     t.match(dryRun.stdout, /certificate\.cert-manager\.io\/sre-quero (created|configured) \(server dry run\)/);
   });
 
-  t.test("RBAC: the webhook's ServiceAccount can do what it needs and no more", async (t) => {
+  t.test("RBAC: the ServiceAccount can do what sre-quero needs, and no more", async (t) => {
     const as = { as: serviceAccount };
-    const event = {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { generateName: 'sre-quero-', namespace: 'sre-quero' },
-      involvedObject: { kind: 'Deployment', name: 'sre-quero', namespace: 'sre-quero', apiVersion: 'apps/v1' },
-      reason: 'Test',
-      message: 'rbac test',
-      type: 'Normal',
-    };
-    const reported = await cp.api('POST', '/api/v1/namespaces/sre-quero/events', event, as);
-    t.equal(reported.status, 201, 'may report events in its namespace', { body: reported.body });
+    // The real thing: the reconciler, authenticated as the ServiceAccount, does its whole job.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { runReconciler } = await import('../../src/reconciler/run.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const { createMetrics } = await import('../../src/metrics.js');
+    const { DEFAULT_SETTINGS } = await import('../../src/injection/index.js');
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: cp.server, caFile: cp.caFile }],
+      users: [{ name: 'sa', token: serviceAccount.token }],
+      contexts: [{ name: 'sa', cluster: 'test', user: 'sa' }],
+      currentContext: 'sa',
+    });
+    await cp.createNamespace('rbac-app');
+    const created = await Promise.all([
+      cp.api('POST', '/api/v1/namespaces/rbac-app/services', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80 }] } }),
+      cp.api('POST', '/api/v1/namespaces/rbac-app/services', { metadata: { name: 'clash' }, spec: { selector: { app: 'web' }, ports: [{ name: 'metrics', port: 9080 }] } }),
+      cp.api('POST', '/api/v1/namespaces/rbac-app/pods', {
+        metadata: { name: 'web-1', labels: { app: 'web', 'logging.sre-quero/injected': 'true' }, annotations: { 'logging.sre-quero/status': '{"metricsPort":9080,"configMap":"promtail-sidecar-config"}' } },
+        spec: { containers: [{ name: 'web', image: 'example/web:1' }] },
+      }),
+    ]);
+    t.same(created.map((reply) => reply.status), [201, 201, 201]);
+    const metrics = createMetrics();
+    const running = runReconciler({ kc, logger: createLogger('silent'), metrics, settings: DEFAULT_SETTINGS, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 3000, identity: 'rbac-test' });
+    t.teardown(() => running.stop());
+    await waitFor('the port, the ConfigMap and the event, made as the ServiceAccount', async () => {
+      const [svc, cm, events] = await Promise.all([
+        cp.api('GET', '/api/v1/namespaces/rbac-app/services/web'),
+        cp.api('GET', '/api/v1/namespaces/rbac-app/configmaps/promtail-sidecar-config'),
+        cp.api('GET', '/api/v1/namespaces/rbac-app/events?fieldSelector=involvedObject.name%3Dclash'),
+      ]);
+      const ported = (svc.body.spec.ports as Json[]).some((p) => p.name === 'promtail-http');
+      return ported && cm.status === 200 && events.body.items.length > 0 ? true : undefined;
+    });
+    t.ok(running.isLeader(), 'holds the lease');
+    t.equal((await metrics.registry.getSingleMetricAsString('sre_quero_reconciles_total')).match(/result="error"} [1-9]/), null, 'no reconcile failed for lack of permission');
+
     const forbidden: [string, string, unknown?][] = [
       ['GET', '/api/v1/namespaces/sre-quero/secrets'],
       ['GET', '/api/v1/namespaces/sre-quero/secrets/sre-quero-tls'],
-      ['GET', '/api/v1/pods'],
+      ['GET', '/api/v1/namespaces/rbac-app/pods/web-1'],
+      ['DELETE', '/api/v1/namespaces/rbac-app/pods/web-1'],
       ['POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } }],
+      ['DELETE', '/api/v1/namespaces/rbac-app/services/web'],
+      ['DELETE', '/api/v1/namespaces/rbac-app/configmaps/promtail-sidecar-config'],
       ['DELETE', '/apis/apps/v1/namespaces/sre-quero/deployments/sre-quero'],
       ['GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'],
-      ['POST', '/api/v1/namespaces/default/events', { ...event, metadata: { generateName: 'x-', namespace: 'default' }, involvedObject: { kind: 'Pod', name: 'x', namespace: 'default', apiVersion: 'v1' } }],
+      ['GET', '/apis/coordination.k8s.io/v1/namespaces/sre-quero/leases/someone-elses'],
+      ['POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', { metadata: { name: 'x' }, spec: {} }],
     ];
     for (const [method, path, body] of forbidden) {
       t.equal((await cp.api(method, path, body, as)).status, 403, `${method} ${path} is forbidden`);

@@ -1,0 +1,319 @@
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+
+// Leader election on a coordination.k8s.io/v1 Lease, after client-go's
+// leaderelection (client-node has none): every write is a replace carrying the
+// resourceVersion we read, so of two candidates racing for the same record
+// exactly one wins and the other gets 409 Conflict.
+//
+// Lease facts checked against kube-apiserver v1.20.2:
+// - spec.renewTime / acquireTime are MicroTime and must have exactly six
+//   fractional digits: "2026-01-02T03:04:05.678000Z". A plain Date serialises
+//   with milliseconds ("...05.678Z") and is rejected with 400, so timestamps
+//   are client-node's V1MicroTime, whose toISOString() pads to microseconds.
+// - Read back, the MicroTime fields are plain strings at runtime (client-node
+//   does not deserialise them), whatever the .d.ts says.
+// - holderIdentity "" is accepted (and so is leaving it out);
+//   leaseDurationSeconds must be > 0.
+// - A replace that changes nothing keeps the resourceVersion, so only writes
+//   that change something (ours always set a new renewTime) are fenced by it.
+
+/** The calls leader election makes; a CoordinationV1Api fits, and tests can wrap one. */
+export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+
+export interface LeaseOptions {
+  api: LeaseApi;
+  namespace: string;
+  name: string;
+  /** Written to spec.holderIdentity; must be unique per replica, e.g. `${hostname}_${pid}`. */
+  identity: string;
+  /** How long a holder's record stays valid without a renewal; callers default to 15000. */
+  leaseDurationMs: number;
+  /** How often the leader renews (default 5000); must be shorter than leaseDurationMs. */
+  renewIntervalMs: number;
+  /** How often a candidate looks at the Lease (default 2000). */
+  retryIntervalMs: number;
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /**
+   * Called when this replica becomes leader. Callbacks run one at a time, in
+   * order, and stop() waits for them: return once the leader's work is
+   * started, not when it is finished.
+   */
+  onStartedLeading: () => void | Promise<void>;
+  /** Called once per onStartedLeading, when leadership is lost or on stop() (there before the Lease is released). */
+  onStoppedLeading: () => void | Promise<void>;
+  /**
+   * stop() hands the Lease over (empty holder) so another replica takes over
+   * at once instead of after leaseDurationMs. Default true; false leaves the
+   * Lease as a crashed process would (client-go's ReleaseOnCancel=false).
+   */
+  releaseOnStop?: boolean;
+  /** Clock for durations and written timestamps; default Date.now. */
+  now?: () => number;
+}
+
+export interface LeaderElection {
+  /** Starts campaigning; no-op while running. */
+  start(): void;
+  /** Stops every timer, calls and awaits onStoppedLeading if leading, then releases the Lease if held (see releaseOnStop). */
+  stop(): Promise<void>;
+  isLeader(): boolean;
+}
+
+type Attempt = 'leading' | 'held-by-other' | 'conflict';
+
+const statusOf = (err: unknown): number | undefined => {
+  // ApiException carries the HTTP status as a number; network errors
+  // (FetchError, ECONNREFUSED...) carry a string code and count as "no status".
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'number' ? code : undefined;
+};
+
+const errorText = (err: unknown): string => {
+  const body = typeof err === 'object' && err !== null ? (err as { body?: unknown }).body : undefined;
+  if (statusOf(err) !== undefined && typeof body === 'string') {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+};
+
+// ±20%, so replicas started together do not hit the API server in lockstep.
+const jitter = (ms: number): number => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+export function electLeader(options: LeaseOptions): LeaderElection {
+  const { api, namespace, name, identity, leaseDurationMs, renewIntervalMs, retryIntervalMs, logger } = options;
+  for (const [key, value] of Object.entries({ leaseDurationMs, renewIntervalMs, retryIntervalMs })) {
+    if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${key} must be a positive number of milliseconds, got ${value}`);
+  }
+  if (renewIntervalMs >= leaseDurationMs) {
+    throw new RangeError(`renewIntervalMs (${renewIntervalMs}) must be shorter than leaseDurationMs (${leaseDurationMs})`);
+  }
+  if (identity === '') throw new RangeError('identity must not be empty: an empty holder means "free"');
+  const now = options.now ?? Date.now;
+  const releaseOnStop = options.releaseOnStop ?? true;
+  const leaseDurationSeconds = Math.ceil(leaseDurationMs / 1000);
+  const where = { lease: `${namespace}/${name}`, identity };
+
+  let running = false;
+  let leader = false;
+  // Whether our last successful write made us the holder: decides whether
+  // stop() has something to release, even when the callbacks say otherwise.
+  let holding = false;
+  let stopping: Promise<void> | undefined;
+  let nextAttempt: NodeJS.Timeout | undefined;
+  let renewDeadline: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  let callbacks: Promise<void> = Promise.resolve();
+  // Another holder's record and when WE first saw it. Expiry is measured
+  // from that moment on our own clock: comparing the holder's renewTime with
+  // our clock would make a skewed clock steal (or never take) the Lease.
+  let observed: { record: string; since: number } | undefined;
+
+  const runCallback = (which: 'onStartedLeading' | 'onStoppedLeading') => {
+    // Chained so a stop never overtakes the start it ends; a throw is the
+    // caller's bug, not a reason to stop electing.
+    callbacks = callbacks.then(async () => {
+      try {
+        await options[which]();
+      } catch (err) {
+        logger.warn({ ...where, err: errorText(err) }, `${which} failed`);
+      }
+    });
+  };
+
+  const startLeading = () => {
+    leader = true;
+    logger.info(where, 'started leading');
+    runCallback('onStartedLeading');
+  };
+
+  const stopLeading = (reason: string) => {
+    if (!leader) return;
+    leader = false;
+    clearTimeout(renewDeadline);
+    renewDeadline = undefined;
+    logger.info({ ...where, reason }, 'stopped leading');
+    runCallback('onStoppedLeading');
+  };
+
+  // Counted from the start of the last successful attempt, which is before
+  // the server stored the renewal and so before any candidate can have seen
+  // it: we give up no later than the others may take over.
+  const armRenewDeadline = (renewedAt: number) => {
+    clearTimeout(renewDeadline);
+    renewDeadline = setTimeout(() => {
+      renewDeadline = undefined;
+      stopLeading(`lease not renewed for ${leaseDurationMs} ms`);
+    }, Math.max(0, renewedAt + leaseDurationMs - now()));
+  };
+
+  // Read, then write with the resourceVersion read, for renewals too: the
+  // read is how a leader learns at once that someone else holds the Lease.
+  const acquireOrRenew = async (at: number): Promise<Attempt> => {
+    const stamp = new V1MicroTime(at);
+    let current: V1Lease;
+    try {
+      current = await api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      try {
+        await api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+          },
+        });
+        return 'leading';
+      } catch (createErr) {
+        if (statusOf(createErr) === 409) return 'conflict';
+        throw createErr;
+      }
+    }
+
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    if (holder !== '' && holder !== identity) {
+      // Seen when the answer arrived, not when we asked: the later moment
+      // can only make us wait longer, never take over early.
+      const seenAt = now();
+      const record = JSON.stringify([holder, String(spec.renewTime ?? ''), current.metadata?.resourceVersion ?? '']);
+      if (observed?.record !== record) observed = { record, since: seenAt };
+      // The holder's own promise when it wrote one, so a replica configured
+      // with a shorter duration cannot cut a longer lease short.
+      const validMs = spec.leaseDurationSeconds !== undefined && spec.leaseDurationSeconds > 0 ? spec.leaseDurationSeconds * 1000 : leaseDurationMs;
+      if (seenAt - observed.since < validMs) return 'held-by-other';
+      logger.info({ ...where, previousHolder: holder, unchangedForMs: seenAt - observed.since }, 'lease expired, taking it over');
+    }
+
+    const takingOver = holder !== identity;
+    const body: V1Lease = {
+      ...current,
+      spec: {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds,
+        renewTime: stamp,
+        ...(takingOver ? { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      },
+    };
+    try {
+      await api.replaceNamespacedLease({ name, namespace, body });
+      return 'leading';
+    } catch (err) {
+      if (statusOf(err) === 409) return 'conflict';
+      throw err;
+    }
+  };
+
+  const schedule = (ms: number) => {
+    nextAttempt = setTimeout(() => {
+      nextAttempt = undefined;
+      inFlight = attempt();
+    }, jitter(ms));
+  };
+
+  const attempt = async (): Promise<void> => {
+    const at = now();
+    let outcome: Attempt | 'error';
+    try {
+      outcome = await acquireOrRenew(at);
+    } catch (err) {
+      outcome = 'error';
+      logger.warn({ ...where, status: statusOf(err), err: errorText(err) }, leader ? 'renewing the lease failed' : 'acquiring the lease failed');
+    }
+    // Only a successful write or a record naming someone else tells us
+    // whether we hold the Lease; a conflict or an error does not.
+    if (outcome === 'leading') {
+      holding = true;
+      observed = undefined;
+    } else if (outcome === 'held-by-other') {
+      holding = false;
+    }
+    if (!running) return; // stop() takes over from here
+
+    if (outcome === 'leading') {
+      if (at + leaseDurationMs <= now()) {
+        // The write landed, but so late that others may already have counted
+        // the lease as expired: do not lead on it; the next attempt renews.
+        stopLeading('renewal answered after the lease duration');
+      } else {
+        if (!leader) startLeading();
+        armRenewDeadline(at);
+      }
+    } else if (outcome === 'held-by-other') {
+      stopLeading('the lease has another holder');
+    }
+    // A leader whose renewal failed retries sooner, to renew before its deadline.
+    schedule(leader ? (outcome === 'leading' ? renewIntervalMs : Math.min(renewIntervalMs, retryIntervalMs)) : retryIntervalMs);
+  };
+
+  // Empty holder with a 1 s duration, as client-go does, so candidates take
+  // the Lease at their next look. Fenced by the resourceVersion just read.
+  const release = async () => {
+    const current = await api.readNamespacedLease({ name, namespace });
+    if (current.spec?.holderIdentity !== identity) return;
+    await api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(now()) } },
+    });
+    holding = false;
+    logger.info(where, 'released the lease');
+  };
+
+  // An API server that accepts connections but never answers must not hang
+  // stop(); what is left undone then expires after leaseDurationMs.
+  const bounded = async (work: Promise<unknown>, what: string) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), leaseDurationMs)));
+    try {
+      const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
+      if (result === 'timeout') logger.warn(where, `${what} did not finish within ${leaseDurationMs} ms; going on`);
+    } catch (err) {
+      logger.warn({ ...where, status: statusOf(err), err: errorText(err) }, `${what} failed`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const stop = async () => {
+    running = false;
+    clearTimeout(nextAttempt);
+    nextAttempt = undefined;
+    // An attempt in flight may just have made us the holder: let it land
+    // before deciding whether there is anything to release. The renew
+    // deadline stays armed meanwhile, so a stuck request cannot stretch our
+    // leadership past the lease.
+    await bounded(inFlight, 'the lease attempt in flight');
+    // The leader's work stops before the Lease is handed over, so the next
+    // leader never overlaps with it.
+    stopLeading('stopped');
+    clearTimeout(renewDeadline);
+    renewDeadline = undefined;
+    await callbacks;
+    if (releaseOnStop && holding) await bounded(release(), 'releasing the lease');
+  };
+
+  return {
+    start() {
+      if (running || stopping) return;
+      running = true;
+      observed = undefined;
+      inFlight = attempt();
+    },
+    stop() {
+      if (!running) return stopping ?? callbacks;
+      stopping = stop().finally(() => {
+        stopping = undefined;
+      });
+      return stopping;
+    },
+    isLeader: () => leader,
+  };
+}

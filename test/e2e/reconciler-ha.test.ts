@@ -1,0 +1,84 @@
+import t from 'tap';
+import type { Json } from '../helpers/reviews.js';
+import { controlPlaneOrSkip, waitFor } from './harness.js';
+
+// Leadership and resilience of the reconciler on a real API server: one
+// replica reconciles at a time, another takes over, and dropped watches
+// resume without missing changes.
+
+const cp = await controlPlaneOrSkip();
+
+if (cp !== undefined) {
+  // Loaded only with a cluster, so a skipped suite adds no uncovered files.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { runReconciler } = await import('../../src/reconciler/run.js');
+  const { createLogger } = await import('../../src/logger.js');
+  const { createMetrics } = await import('../../src/metrics.js');
+  const { DEFAULT_SETTINGS } = await import('../../src/injection/index.js');
+
+  const replica = (identity: string) => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const metrics = createMetrics();
+    const running = runReconciler({ kc, logger: createLogger('silent'), metrics, settings: DEFAULT_SETTINGS, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 3000, identity });
+    t.teardown(() => running.stop());
+    return { identity, running, metrics };
+  };
+  const create = async (collection: string, body: Json) => {
+    const reply = await cp.api('POST', `/api/v1/namespaces/ha/${collection}`, body);
+    if (reply.status !== 201) throw new Error(`create ${collection}: ${reply.status}`);
+  };
+  const app = async (name: string) => {
+    await create('services', { metadata: { name }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80 }] } });
+    await create('pods', {
+      metadata: { name: `${name}-1`, labels: { app: name, 'logging.sre-quero/injected': 'true' }, annotations: { 'logging.sre-quero/status': '{"metricsPort":9080}' } },
+      spec: { containers: [{ name: 'app', image: 'example/app:1' }] },
+    });
+  };
+  const hasPort = async (name: string) => ((await cp.api('GET', `/api/v1/namespaces/ha/services/${name}`)).body.spec.ports as Json[]).some((p) => p.name === 'promtail-http');
+  const waitForPort = (name: string, present = true) => waitFor(`port on ${name} ${present ? 'added' : 'removed'}`, async () => ((await hasPort(name)) === present ? true : undefined), 20_000);
+
+  await cp.createNamespace('sre-quero');
+  await cp.createNamespace('ha');
+  const replicas = [replica('replica-a'), replica('replica-b')];
+
+  t.test('exactly one replica leads and reconciles', async (t) => {
+    await app('one');
+    await waitForPort('one');
+    let samples = 0;
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      t.equal(replicas.filter((r) => r.running.isLeader()).length, 1, 'one leader', { diagnostic: false });
+      samples++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.ok(samples > 20);
+    const writers = replicas.filter((r) => r.metrics.registry.getSingleMetric('sre_quero_reconcile_conflicts_total') && r.running.isLeader());
+    t.equal(writers.length, 1);
+  });
+
+  t.test('the leader stops: the other takes over within the lease duration and converges', async (t) => {
+    const leader = replicas.find((r) => r.running.isLeader());
+    const follower = replicas.find((r) => !r.running.isLeader());
+    if (!leader || !follower) throw new Error('no leader');
+    const stopped = Date.now();
+    await leader.running.stop();
+    await waitFor('the other replica to lead', async () => (follower.running.isLeader() ? true : undefined), 3000 + 2000);
+    t.ok(Date.now() - stopped < 3000, 'a released lease is taken well within the lease duration');
+    await app('two');
+    await waitForPort('two');
+    t.notOk(leader.running.isLeader());
+  });
+
+  t.test('watches that drop (API server restart) resume without missing changes', async (t) => {
+    await app('before-restart');
+    await waitForPort('before-restart');
+    await cp.restartApiServer(1500);
+    // Changes right after the restart, while the reconciler's watches reconnect.
+    await app('after-restart');
+    t.equal((await cp.api('DELETE', '/api/v1/namespaces/ha/pods/before-restart-1?gracePeriodSeconds=0')).status, 200);
+    await waitForPort('after-restart');
+    await waitForPort('before-restart', false);
+    t.pass('both changes were seen');
+  });
+}

@@ -124,21 +124,65 @@ export class Reconciler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * client-node's ListWatch stops on any error other than 410, and after a
+   * 410 ERROR event it only forgets its resourceVersion, waiting for a stream
+   * end that the API server may not send. Both are handled here: errors
+   * restart it with backoff; a forgotten resourceVersion (checked every
+   * second, no API call) restarts it at once, which relists.
+   */
   private restartOnError(informer: ListWatch<KubernetesObject> | ListWatch<never>, path: string): void {
+    const source = informer as ListWatch<KubernetesObject>;
     let attempt = 0;
-    (informer as ListWatch<KubernetesObject>).on('connect', () => (attempt = 0));
-    (informer as ListWatch<KubernetesObject>).on('error', (error: unknown) => {
+    let failed = false;
+    let restarting = false;
+    let expectedAbort: (() => void) | undefined;
+    const restart = async () => {
+      restarting = true;
+      failed = false;
+      try {
+        await source.start();
+      } finally {
+        restarting = false;
+      }
+      // start() reports failures through the error event, before it returns.
+      if (!failed) attempt = 0;
+    };
+    source.on('error', (error: unknown) => {
+      if (expectedAbort && (error as { name?: string }).name === 'AbortError') return expectedAbort();
+      failed = true;
       if (!this.running) return;
       const delay = backoffMs(attempt++);
       this.options.logger.warn({ path, err: String(error), retryInMs: Math.round(delay) }, 'watch failed; restarting');
-      this.later(delay, () => void (informer as ListWatch<KubernetesObject>).start());
+      this.later(delay, restart);
     });
+    const watchdog = setInterval(() => {
+      if (!this.synced || restarting || source.latestResourceVersion() !== '') return;
+      restarting = true;
+      this.options.logger.info({ path }, 'watch expired (410 Gone); relisting');
+      const aborted = new Promise<void>((resolve) => {
+        expectedAbort = resolve;
+        setTimeout(resolve, 1000).unref();
+      });
+      // Wait for the old request's abort to come back before starting anew,
+      // or it would abort the new one.
+      void source
+        .stop()
+        .then(() => aborted)
+        .then(() => {
+          expectedAbort = undefined;
+          return this.running ? restart() : undefined;
+        })
+        .finally(() => (restarting = false));
+    }, 1000);
+    watchdog.unref();
+    this.timers.add(watchdog);
   }
 
-  private later(ms: number, run: () => void): void {
+  private later(ms: number, run: () => void | Promise<void>): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (this.running) run();
+      if (this.running) void run();
     }, ms);
     this.timers.add(timer);
   }

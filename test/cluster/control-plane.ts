@@ -95,7 +95,10 @@ function parseWarnings(header: string | string[] | undefined): string[] {
   return values.flatMap((value) => [...value.matchAll(/299 - "((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1')));
 }
 
-export async function startControlPlane(binaries: Binaries, options: { identities?: Identity[]; controllerManager?: boolean } = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  binaries: Binaries,
+  options: { identities?: Identity[]; controllerManager?: boolean; apiserverArgs?: string[] } = {},
+): Promise<ControlPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'sq-k8s-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const admin: Identity = { user: 'sq-admin', token: `admin-${process.pid}-${Date.now()}`, groups: ['system:masters'] };
@@ -165,6 +168,7 @@ export async function startControlPlane(binaries: Binaries, options: { identitie
     '--authorization-mode=RBAC',
     '--service-cluster-ip-range=10.0.0.0/16',
     '--disable-admission-plugins=ServiceAccount',
+    ...(options.apiserverArgs ?? []),
   ];
   let apiserver = start('apiserver', binaries.apiserver, apiserverArgs);
   const server = `https://127.0.0.1:${apiPort}`;

@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Starts the control plane, or reports why not: a one-line skip for a
  * developer, a failure where the suite is required (CI).
  */
-export async function controlPlaneOrSkip(options: { identities?: Identity[] } = {}): Promise<ControlPlane | undefined> {
+export async function controlPlaneOrSkip(options: { identities?: Identity[]; apiserverArgs?: string[] } = {}): Promise<ControlPlane | undefined> {
   const binaries = findBinaries();
   if (binaries === undefined) {
     if (clusterRequired()) t.fail(`SRE_QUERO_REQUIRE_CLUSTER=1 but ${ENABLE_HINT}`);

@@ -605,7 +605,7 @@ async function main(): Promise<void> {
     ]),
   );
   console.log(
-    `  writes, one at a time: ${serviceWrites} Service applies + ${configMapWrites} ConfigMap applies, ${fmt(applyMs, 1)} ms each on average ` +
+    `  writes: ${serviceWrites} Service applies + ${configMapWrites} ConfigMap applies, ${fmt(applyMs, 1)} ms each on average ` +
       `(gap between writes p50 ${fmt(percentile(gaps, 50), 1)}, p99 ${fmt(percentile(gaps, 99), 1)}, max ${fmt(percentile(gaps, 100), 1)} ms)`,
   );
   console.log(

@@ -69,7 +69,7 @@ export class Reconciler {
       }, false, labelSelector, fieldSelector);
       made.on('connect', () => count('watch'));
       this.informers.push(made as unknown as Informer<KubernetesObject>);
-      this.restartOnError(made, path);
+      this.keepWatching(made, path);
       return made;
     };
     this.pods = informer<V1Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ labelSelector: INJECTED_SELECTOR }), INJECTED_SELECTOR);
@@ -131,7 +131,7 @@ export class Reconciler {
    * restart it with backoff; a forgotten resourceVersion (checked every
    * second, no API call) restarts it at once, which relists.
    */
-  private restartOnError(informer: ListWatch<KubernetesObject> | ListWatch<never>, path: string): void {
+  private keepWatching(informer: ListWatch<KubernetesObject> | ListWatch<never>, path: string): void {
     const source = informer as ListWatch<KubernetesObject>;
     let attempt = 0;
     let failed = false;

@@ -1,4 +1,5 @@
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { apiErrorMessage, statusOf } from './kube.js';
 
 // Leader election on a coordination.k8s.io/v1 Lease, after client-go's
 // leaderelection (client-node has none): every write is a replace carrying the
@@ -61,25 +62,6 @@ export interface LeaderElection {
 
 type Attempt = 'leading' | 'held-by-other' | 'conflict';
 
-const statusOf = (err: unknown): number | undefined => {
-  // ApiException carries the HTTP status as a number; network errors
-  // (FetchError, ECONNREFUSED...) carry a string code and count as "no status".
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'number' ? code : undefined;
-};
-
-const errorText = (err: unknown): string => {
-  const body = typeof err === 'object' && err !== null ? (err as { body?: unknown }).body : undefined;
-  if (statusOf(err) !== undefined && typeof body === 'string') {
-    try {
-      return (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      return body;
-    }
-  }
-  return err instanceof Error ? err.message : String(err);
-};
-
 // ±20%, so replicas started together do not hit the API server in lockstep.
 const jitter = (ms: number): number => Math.round(ms * (0.8 + Math.random() * 0.4));
 
@@ -119,7 +101,7 @@ export function electLeader(options: LeaseOptions): LeaderElection {
       try {
         await options[which]();
       } catch (err) {
-        logger.warn({ ...where, err: errorText(err) }, `${which} failed`);
+        logger.warn({ ...where, err: apiErrorMessage(err) }, `${which} failed`);
       }
     });
   };
@@ -225,7 +207,7 @@ export function electLeader(options: LeaseOptions): LeaderElection {
       outcome = await acquireOrRenew(at);
     } catch (err) {
       outcome = 'error';
-      logger.warn({ ...where, status: statusOf(err), err: errorText(err) }, leader ? 'renewing the lease failed' : 'acquiring the lease failed');
+      logger.warn({ ...where, status: statusOf(err), err: apiErrorMessage(err) }, leader ? 'renewing the lease failed' : 'acquiring the lease failed');
     }
     // Only a successful write or a record naming someone else tells us
     // whether we hold the Lease; a conflict or an error does not.
@@ -276,7 +258,7 @@ export function electLeader(options: LeaseOptions): LeaderElection {
       const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
       if (result === 'timeout') logger.warn(where, `${what} did not finish within ${leaseDurationMs} ms; going on`);
     } catch (err) {
-      logger.warn({ ...where, status: statusOf(err), err: errorText(err) }, `${what} failed`);
+      logger.warn({ ...where, status: statusOf(err), err: apiErrorMessage(err) }, `${what} failed`);
     } finally {
       clearTimeout(timer);
     }

@@ -2,7 +2,7 @@ import { CoreV1Api, ListWatch, PatchStrategy, setHeaderOptions, Watch, type Kube
 import type { FastifyBaseLogger } from 'fastify';
 import type { Metrics } from '../metrics.js';
 import { planConfigMap, type ConfigMapLike } from './config-maps.js';
-import { backoffMs, statusOf } from './kube.js';
+import { apiErrorMessage, backoffMs, statusOf } from './kube.js';
 import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, readInjectedPod, type InjectedPod, type ServiceLike } from './model.js';
 import { planServicePort } from './service-ports.js';
 
@@ -292,7 +292,7 @@ export class Reconciler {
     } catch (error) {
       const status = statusOf(error);
       // 409: another field manager owns what we would set; 404: deleted meanwhile; 422: e.g. our port was its last.
-      if (status === 409 || status === 422) return this.report(service, 'Service', status === 409 ? 'field_conflict' : 'rejected', errorMessage(error));
+      if (status === 409 || status === 422) return this.report(service, 'Service', status === 409 ? 'field_conflict' : 'rejected', apiErrorMessage(error));
       if (status === 404) return;
       throw error;
     }
@@ -320,7 +320,7 @@ export class Reconciler {
       await this.core.patchNamespacedConfigMap({ name: configMap, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
       this.options.logger.info({ configMap: `${namespace}/${configMap}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
     } catch (error) {
-      if (statusOf(error) === 409) return this.report(subject, 'ConfigMap', 'field_conflict', errorMessage(error));
+      if (statusOf(error) === 409) return this.report(subject, 'ConfigMap', 'field_conflict', apiErrorMessage(error));
       throw error;
     }
   }
@@ -361,19 +361,7 @@ export class Reconciler {
         },
       });
     } catch (error) {
-      this.options.logger.warn({ object: key, err: errorMessage(error) }, 'could not record the event');
+      this.options.logger.warn({ object: key, err: apiErrorMessage(error) }, 'could not record the event');
     }
   }
-}
-
-function errorMessage(error: unknown): string {
-  const body = (error as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      return (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      return body;
-    }
-  }
-  return (body as { message?: string } | undefined)?.message ?? String(error);
 }

@@ -29,3 +29,12 @@ t.test('findKubeConfig: flag first, then in-cluster, then KUBECONFIG, else none'
   t.equal(findKubeConfig({ kubeconfig: undefined, env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' } }), undefined);
   t.equal(findKubeConfig({ kubeconfig: undefined, env: {} }), undefined);
 });
+
+t.test('apiErrorMessage: the Status message of an API error, else the error itself', async (t) => {
+  const { apiErrorMessage } = await import('../../src/reconciler/kube.js');
+  t.equal(apiErrorMessage({ code: 409, body: JSON.stringify({ kind: 'Status', message: 'Apply failed with 1 conflict' }) }), 'Apply failed with 1 conflict');
+  t.equal(apiErrorMessage({ code: 500, body: 'not json' }), 'not json');
+  t.equal(apiErrorMessage({ code: 422, body: '{}' }), '{}');
+  t.equal(apiErrorMessage(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'connect ECONNREFUSED');
+  t.equal(apiErrorMessage('plain'), 'plain');
+});

@@ -59,8 +59,14 @@ if (cp !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     t.ok(samples > 20);
-    const writers = replicas.filter((r) => r.metrics.registry.getSingleMetric('sre_quero_reconcile_conflicts_total') && r.running.isLeader());
-    t.equal(writers.length, 1);
+    // Only the leader watches and writes; the follower made no API call but the lease's.
+    const applies = async (r: (typeof replicas)[number]) =>
+      Number((await r.metrics.registry.getSingleMetricAsString('sre_quero_reconciler_api_requests_total')).match(/verb="apply"} (\d+)/)?.[1] ?? 0);
+    const leader = replicas.find((r) => r.running.isLeader());
+    const follower = replicas.find((r) => !r.running.isLeader());
+    t.ok(leader && (await applies(leader)) > 0, 'the leader applied the port');
+    t.equal(follower && (await applies(follower)), 0, 'the follower wrote nothing');
+    t.notMatch(follower ? await follower.metrics.registry.getSingleMetricAsString('sre_quero_reconciler_api_requests_total') : '', /verb="(list|watch)"/, 'the follower runs no informer');
   });
 
   t.test('the leader stops: the other takes over within the lease duration and converges', async (t) => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,11 +40,23 @@ export interface ServeConfig {
   certReloadIntervalMs: number;
   reconciler: {
     mode: 'auto' | 'off';
-    kubeconfig: string | undefined;
+    /** Where the cluster was found; undefined: none, so serve runs the webhook alone. */
+    cluster: ClusterSource | undefined;
     namespace: string;
     templateConfigMap: string;
     leaseDurationMs: number;
   };
+}
+
+/** An explicit kubeconfig (--kubeconfig or KUBECONFIG) wins over the pod's own service account. */
+export type ClusterSource = { kind: 'kubeconfig'; path: string } | { kind: 'in-cluster' };
+
+export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+function findCluster(kubeconfig: string | undefined, env: NodeJS.ProcessEnv, fileExists: (path: string) => boolean): ClusterSource | undefined {
+  if (kubeconfig !== undefined) return { kind: 'kubeconfig', path: kubeconfig };
+  if (env.KUBERNETES_SERVICE_HOST && fileExists(IN_CLUSTER_TOKEN)) return { kind: 'in-cluster' };
+  return undefined;
 }
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -153,7 +165,7 @@ const SERVE_OPTIONS = {
   bodyLimitBytes: ['body-limit-bytes', 'SRE_QUERO_BODY_LIMIT_BYTES', String(8 * 1024 * 1024)],
   shutdownTimeoutMs: ['shutdown-timeout-ms', 'SRE_QUERO_SHUTDOWN_TIMEOUT_MS', '10000'],
   certReloadIntervalMs: ['cert-reload-interval-ms', 'SRE_QUERO_CERT_RELOAD_INTERVAL_MS', '10000'],
-  // The reconciler runs when a cluster is found (in-cluster, --kubeconfig or KUBECONFIG).
+  // The reconciler runs when a cluster is found (--kubeconfig or KUBECONFIG, else in-cluster).
   reconciler: ['reconciler', 'SRE_QUERO_RECONCILER', 'auto'],
   kubeconfig: ['kubeconfig', 'KUBECONFIG', undefined],
   // Where the lease and the central promtail template live.
@@ -166,7 +178,12 @@ export const SERVE_FLAGS_HELP = Object.values(SERVE_OPTIONS)
   .map(([flag, env, fallback]) => `  --${flag.padEnd(24)} env ${env}${fallback === undefined ? '' : ` (default ${fallback})`}`)
   .join('\n');
 
-export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv, readFile: ReadFile = readUtf8): ServeConfig {
+export function loadServeConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  readFile: ReadFile = readUtf8,
+  fileExists: (path: string) => boolean = existsSync,
+): ServeConfig {
   let flags: Record<string, string | undefined>;
   try {
     flags = parseArgs({
@@ -207,7 +224,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv,
     certReloadIntervalMs: options.certReloadIntervalMs,
     reconciler: {
       mode: options.reconciler,
-      kubeconfig: options.kubeconfig,
+      cluster: findCluster(options.kubeconfig, env, fileExists),
       namespace: options.namespace,
       templateConfigMap: options.templateConfigMap,
       leaseDurationMs: options.leaseDurationMs,

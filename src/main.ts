@@ -1,28 +1,22 @@
-import { existsSync } from 'node:fs';
 import type { Server } from 'node:https';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './app.js';
-import { ConfigError, DEV_CERT_DIR, loadServeConfig, type ServeConfig } from './config.js';
+import { ConfigError, DEV_CERT_DIR, loadServeConfig, type ClusterSource, type ServeConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
 
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-/** True when a cluster is configured and the reconciler is not turned off. */
-function wantsReconciler(config: ServeConfig, env: NodeJS.ProcessEnv): boolean {
-  if (config.reconciler.mode === 'off') return false;
-  return config.reconciler.kubeconfig !== undefined || (Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(IN_CLUSTER_TOKEN));
-}
+/** The cluster to reconcile, unless none was found or the reconciler is turned off. */
+const reconcilerCluster = (config: ServeConfig): ClusterSource | undefined =>
+  config.reconciler.mode === 'off' ? undefined : config.reconciler.cluster;
 
 // Loaded only when a cluster is configured, so the webhook alone starts without client-node.
-async function startReconciler(config: ServeConfig, env: NodeJS.ProcessEnv, logger: FastifyBaseLogger, metrics: Metrics): Promise<RunningReconciler> {
-  const [{ findKubeConfig }, { runReconciler }] = await Promise.all([import('./reconciler/kube.js'), import('./reconciler/run.js')]);
-  const kc = findKubeConfig({ kubeconfig: config.reconciler.kubeconfig, env });
-  if (kc === undefined) throw new ConfigError('SQ_CONFIG_INVALID', 'no Kubernetes configuration found (in-cluster, --kubeconfig or KUBECONFIG)');
-  return runReconciler({ kc, logger, metrics, settings: config.settings, ...config.reconciler });
+async function startReconciler(config: ServeConfig, cluster: ClusterSource, logger: FastifyBaseLogger, metrics: Metrics): Promise<RunningReconciler> {
+  const [{ kubeConfigFor }, { runReconciler }] = await Promise.all([import('./reconciler/kube.js'), import('./reconciler/run.js')]);
+  const { namespace, templateConfigMap, leaseDurationMs } = config.reconciler;
+  return runReconciler({ kc: kubeConfigFor(cluster), logger, metrics, settings: config.settings, namespace, templateConfigMap, leaseDurationMs });
 }
 
 /** `sre-quero serve`: wiring only. Returns once the server listens. */
@@ -34,7 +28,8 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const tls = readTls(config.tls.certFile, config.tls.keyFile);
   const metrics = createMetrics({ processMetrics: true });
-  const reconciler = wantsReconciler(config, env) ? await startReconciler(config, env, logger, metrics) : undefined;
+  const cluster = reconcilerCluster(config);
+  const reconciler = cluster ? await startReconciler(config, cluster, logger, metrics) : undefined;
   let closing = false;
   const app = buildApp({
     logger,
@@ -78,11 +73,12 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
 /** `sre-quero reconcile`: the reconciler alone, without the webhook. */
 export async function reconcile(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig(argv, env);
-  if (!wantsReconciler(config, env)) {
+  const cluster = reconcilerCluster(config);
+  if (!cluster) {
     throw new ConfigError('SQ_CONFIG_INVALID', 'reconcile needs a cluster: run in-cluster, or give --kubeconfig or KUBECONFIG (and not --reconciler off)');
   }
   const logger = createLogger(config.logLevel);
-  const reconciler = await startReconciler(config, env, logger, createMetrics({ processMetrics: true }));
+  const reconciler = await startReconciler(config, cluster, logger, createMetrics({ processMetrics: true }));
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger }, async ({ signal }) => {
     logger.info({ signal }, 'shutting down');
     await reconciler.stop();

@@ -1,27 +1,12 @@
-import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterSource } from '../config.js';
 
-// Finding the cluster: in-cluster service account first, then a kubeconfig
-// file (flag or KUBECONFIG). undefined means "no cluster": serve runs the
-// webhook alone.
-
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-export function findKubeConfig(options: { kubeconfig?: string | undefined; env: NodeJS.ProcessEnv }): KubeConfig | undefined {
+/** A client configuration for the cluster config.ts found. */
+export function kubeConfigFor(cluster: ClusterSource): KubeConfig {
   const kc = new KubeConfig();
-  if (options.kubeconfig) {
-    kc.loadFromFile(options.kubeconfig);
-    return kc;
-  }
-  if (options.env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) {
-    kc.loadFromCluster();
-    return kc;
-  }
-  if (options.env.KUBECONFIG) {
-    kc.loadFromFile(options.env.KUBECONFIG);
-    return kc;
-  }
-  return undefined;
+  if (cluster.kind === 'kubeconfig') kc.loadFromFile(cluster.path);
+  else kc.loadFromCluster();
+  return kc;
 }
 
 /**

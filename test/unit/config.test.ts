@@ -46,7 +46,7 @@ function expectConfigError(t: Test, fn: () => unknown, code: ConfigErrorCode, ..
   }
 }
 
-const serve = (argv: string[], env: Record<string, string> = {}, readFile = noFiles) => loadServeConfig(argv, env, readFile);
+const serve = (argv: string[], env: Record<string, string> = {}, readFile = noFiles) => loadServeConfig(argv, env, readFile, () => false);
 const settingsFrom = (content: string, path = '/etc/sre-quero/settings.yaml') =>
   loadSettings(path, fakeFiles({ [path]: content }).readFile);
 
@@ -62,7 +62,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 8 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       certReloadIntervalMs: 10_000,
-      reconciler: { mode: 'auto', kubeconfig: undefined, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 15_000 },
+      reconciler: { mode: 'auto', cluster: undefined, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 15_000 },
     });
     t.equal(config.settings, DEFAULT_SETTINGS, 'no settings file: the defaults themselves');
     t.ok(isDeepFrozen(config), 'deeply frozen');
@@ -99,7 +99,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 2 * 1024 * 1024,
       shutdownTimeoutMs: 30_000,
       certReloadIntervalMs: 60_000,
-      reconciler: { mode: 'off', kubeconfig: '/home/me/.kube/config', namespace: 'logging', templateConfigMap: 'promtail-central', leaseDurationMs: 30_000 },
+      reconciler: { mode: 'off', cluster: { kind: 'kubeconfig', path: '/home/me/.kube/config' }, namespace: 'logging', templateConfigMap: 'promtail-central', leaseDurationMs: 30_000 },
     });
     t.strictSame(files.reads, ['/cfg/settings.yaml'], 'the settings file is read through the injected readFile');
   });
@@ -224,6 +224,19 @@ t.test('loadServeConfig', async (t) => {
       'SQ_SETTINGS_INVALID',
       'settings file /s.yaml: logPath: expected an absolute folder',
     );
+  });
+
+  t.test('the cluster: an explicit kubeconfig first, then the pod\'s own service account', async (t) => {
+    const token = (path: string) => path === '/var/run/secrets/kubernetes.io/serviceaccount/token';
+    const inPod = { KUBERNETES_SERVICE_HOST: '10.0.0.1' };
+    const cluster = (argv: string[], env: Record<string, string>, fileExists: (path: string) => boolean) =>
+      loadServeConfig(argv, env, noFiles, fileExists).reconciler.cluster;
+    t.strictSame(cluster(['--kubeconfig', '/flag'], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/flag' });
+    t.strictSame(cluster([], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/env' });
+    t.strictSame(cluster([], inPod, token), { kind: 'in-cluster' });
+    t.equal(cluster([], inPod, () => false), undefined, 'no token file: not in a pod');
+    t.equal(cluster([], {}, token), undefined, 'no service host: not in a pod');
+    t.strictSame(cluster(['--reconciler', 'off'], inPod, token), { kind: 'in-cluster' }, 'found, even when turned off (main decides)');
   });
 
   t.test('SERVE_FLAGS_HELP lists every flag with its variable and default', async (t) => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { findKubeConfig } from '../../src/reconciler/kube.js';
+import { kubeConfigFor } from '../../src/reconciler/kube.js';
 
 const kubeconfig = (server: string): string => {
   const path = join(mkdtempSync(join(tmpdir(), 'sq-kc-')), 'config');
@@ -20,14 +20,20 @@ const kubeconfig = (server: string): string => {
   return path;
 };
 
-t.test('findKubeConfig: flag first, then in-cluster, then KUBECONFIG, else none', async (t) => {
-  const fromFlag = kubeconfig('https://flag.example:6443');
-  const fromEnv = kubeconfig('https://env.example:6443');
-  t.equal(findKubeConfig({ kubeconfig: fromFlag, env: { KUBECONFIG: fromEnv } })?.getCurrentCluster()?.server, 'https://flag.example:6443');
-  t.equal(findKubeConfig({ kubeconfig: undefined, env: { KUBECONFIG: fromEnv } })?.getCurrentCluster()?.server, 'https://env.example:6443');
-  // In a pod the service-account token file exists; here it does not, so the env var alone is not enough.
-  t.equal(findKubeConfig({ kubeconfig: undefined, env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' } }), undefined);
-  t.equal(findKubeConfig({ kubeconfig: undefined, env: {} }), undefined);
+t.test('kubeConfigFor: loads the kubeconfig file config.ts found', async (t) => {
+  const path = kubeconfig('https://flag.example:6443');
+  t.equal(kubeConfigFor({ kind: 'kubeconfig', path }).getCurrentCluster()?.server, 'https://flag.example:6443');
+  // In a pod, the API server comes from the service environment variables.
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  process.env.KUBERNETES_SERVICE_HOST = '10.9.8.7';
+  process.env.KUBERNETES_SERVICE_PORT = '443';
+  t.teardown(() => {
+    for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+  t.equal(kubeConfigFor({ kind: 'in-cluster' }).getCurrentCluster()?.server, 'https://10.9.8.7:443');
 });
 
 t.test('apiErrorMessage: the Status message of an API error, else the error itself', async (t) => {

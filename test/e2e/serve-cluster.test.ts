@@ -1,13 +1,8 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import t from 'tap';
 import { parse } from 'yaml';
-import { makeCertificates } from '../../src/certs.js';
 import { childEnv } from '../helpers/child-env.js';
 import type { Json } from '../helpers/reviews.js';
+import { startServerProcess, writeLocalhostCertificate } from '../helpers/server-process.js';
 import { applyWebhookConfigurations, controlPlaneOrSkip, kustomize, repoRoot, waitFor, webhookConfigurations } from './harness.js';
 
 // The whole product as a platform team runs it: `sre-quero serve` with a
@@ -18,10 +13,7 @@ import { applyWebhookConfigurations, controlPlaneOrSkip, kustomize, repoRoot, wa
 const cp = await controlPlaneOrSkip();
 
 if (cp !== undefined) {
-  const dir = mkdtempSync(join(tmpdir(), 'sq-serve-cluster-'));
-  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
-  writeFileSync(join(dir, 'tls.crt'), bundle.cert);
-  writeFileSync(join(dir, 'tls.key'), bundle.key);
+  const bundle = writeLocalhostCertificate();
 
   // The central template, as deploy/base ships it.
   const template = (await kustomize(cp, `${repoRoot}deploy/base`)).find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'sre-quero-promtail-template') as Json;
@@ -30,25 +22,11 @@ if (cp !== undefined) {
   if (created.status !== 201) throw new Error(`creating the template: ${created.status}`);
   await cp.createNamespace('shop');
 
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', `${repoRoot}src/bin.ts`, 'serve', '--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--kubeconfig', cp.kubeconfig, '--lease-duration-ms', '3000'],
-    { env: childEnv({}, { dropServerSettings: true }), stdio: ['ignore', 'pipe', 'pipe'] },
+  const { child, lines, address } = await startServerProcess(
+    t,
+    ['--import', 'tsx', `${repoRoot}src/bin.ts`, 'serve', '--listen', '127.0.0.1:0', '--tls-cert', bundle.certFile, '--tls-key', bundle.keyFile, '--kubeconfig', cp.kubeconfig, '--lease-duration-ms', '3000'],
+    { env: childEnv({}, { dropServerSettings: true }) },
   );
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const lines: Json[] = [];
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const address = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const entry = JSON.parse(line) as Json;
-      lines.push(entry);
-      if (entry.msg === 'sre-quero webhook serving') resolve(entry.address);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
   await applyWebhookConfigurations(cp, await webhookConfigurations(cp, address, bundle.caCert));
 
   t.test('a Deployment and its Service: port and ConfigMap appear; deleting the Deployment removes the port', async (t) => {

@@ -1,16 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import t from 'tap';
 import { childEnv } from '../helpers/child-env.js';
 import { parseAllDocuments } from 'yaml';
-import { makeCertificates } from '../../src/certs.js';
 import { httpsPost } from '../helpers/https.js';
 import { decodePatch, recipeReview, type Json } from '../helpers/reviews.js';
+import { SERVING_MESSAGE, startServerProcess, writeLocalhostCertificate } from '../helpers/server-process.js';
 
 // The container image's file tree, without Docker: compile, assemble it with
 // deploy/image/assemble.sh (what the Dockerfile's final stage copies to /app),
@@ -105,39 +104,16 @@ t.test('the image tree serves with the shipped settings and stays unchanged', as
   // Outside the tree, like the mounted Secret and ConfigMap.
   const mounts = join(work, 'mounts');
   mkdirSync(mounts);
-  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
-  writeFileSync(join(mounts, 'tls.crt'), bundle.cert);
-  writeFileSync(join(mounts, 'tls.key'), bundle.key);
+  const bundle = writeLocalhostCertificate(mounts);
   writeFileSync(join(mounts, 'settings.yaml'), shippedSettings());
 
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [join(tree, 'dist/bin.js'), 'serve', '--listen', '127.0.0.1:0', '--tls-cert', join(mounts, 'tls.crt'), '--tls-key', join(mounts, 'tls.key'), '--settings', join(mounts, 'settings.yaml')],
+  const { child, lines, address, exited, stderr } = await startServerProcess(
+    t,
+    [join(tree, 'dist/bin.js'), 'serve', '--listen', '127.0.0.1:0', '--tls-cert', bundle.certFile, '--tls-key', bundle.keyFile, '--settings', join(mounts, 'settings.yaml')],
     // The image's WORKDIR is /app: the tree itself.
-    { cwd: tree, env: childEnv({ NODE_ENV: 'production' }, { dropServerSettings: true }), stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: tree, env: childEnv({ NODE_ENV: 'production' }, { dropServerSettings: true }) },
   );
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => (stderr += chunk));
-  const lines: Json[] = [];
-  const address = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let entry: Json;
-      try {
-        entry = JSON.parse(line) as Json;
-      } catch {
-        reject(new Error(`not a JSON log line: ${line}`));
-        return;
-      }
-      lines.push(entry);
-      if (entry.msg === 'sre-quero webhook serving') resolve(entry.address as string);
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  const serving = lines.find((line) => line.msg === 'sre-quero webhook serving');
+  const serving = lines.find((line) => line.msg === SERVING_MESSAGE);
   t.equal(serving?.settingsFile, join(mounts, 'settings.yaml'), 'runs on the shipped settings');
   t.equal(serving?.devCertificate, false, 'no development certificate');
 
@@ -157,7 +133,7 @@ t.test('the image tree serves with the shipped settings and stays unchanged', as
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: clean exit');
-  t.equal(stderr, '', 'nothing on stderr');
+  t.equal(stderr(), '', 'nothing on stderr');
   t.ok(lines.some((line) => line.msg === 'shutting down' && line.signal === 'SIGTERM'));
   t.same(Object.fromEntries(snapshot(tree)), Object.fromEntries(before), 'the tree is unchanged: nothing written at runtime');
 });

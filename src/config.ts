@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
+import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
 import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, type Parsed } from './injection/values.js';
 
 // The only module that reads settings from the environment, flags and files.
@@ -169,8 +170,8 @@ const SERVE_OPTIONS = {
   reconciler: ['reconciler', 'SRE_QUERO_RECONCILER', 'auto'],
   kubeconfig: ['kubeconfig', 'KUBECONFIG', undefined],
   // Where the lease and the central promtail template live.
-  namespace: ['namespace', 'SRE_QUERO_NAMESPACE', 'sre-quero'],
-  templateConfigMap: ['template-configmap', 'SRE_QUERO_TEMPLATE_CONFIGMAP', 'sre-quero-promtail-template'],
+  namespace: ['namespace', 'SRE_QUERO_NAMESPACE', DEFAULT_NAMESPACE],
+  templateConfigMap: ['template-configmap', 'SRE_QUERO_TEMPLATE_CONFIGMAP', TEMPLATE_CONFIGMAP_NAME],
   leaseDurationMs: ['lease-duration-ms', 'SRE_QUERO_LEASE_DURATION_MS', '15000'],
 } as const satisfies Record<keyof z.input<typeof ServeSchema>, readonly [string, string, string | undefined]>;
 

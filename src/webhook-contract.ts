@@ -8,6 +8,8 @@ export const DEFAULT_NAMESPACE = 'sre-quero';
 export const DEFAULT_SERVICE = 'sre-quero';
 export const WEBHOOK_CONFIGURATION_NAME = 'sre-quero';
 export const TLS_SECRET_NAME = 'sre-quero-tls';
+/** The central promtail config the reconciler copies into namespaces. */
+export const TEMPLATE_CONFIGMAP_NAME = 'sre-quero-promtail-template';
 
 export const MUTATING_WEBHOOKS = [
   { name: 'annotated.injector.sre-quero.io', path: MUTATE_PATHS.annotated },

@@ -12,6 +12,7 @@ export const INJECTED_SELECTOR = `${INJECTED_LABEL}=true`;
 
 export interface ObjectMeta {
   name?: string;
+  uid?: string;
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;

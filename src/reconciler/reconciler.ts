@@ -23,6 +23,8 @@ export interface ReconcilerOptions {
 }
 
 type Informer<T extends KubernetesObject> = ListWatch<T>;
+/** The object an Event is about. */
+type Subject = { name: string; namespace: string; uid?: string | undefined };
 
 const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 /** Namespaces reconciled at once: enough to overlap API round trips on a small control plane. */
@@ -260,7 +262,7 @@ export class Reconciler {
         this.reported.delete(key);
         return;
       case 'conflict':
-        return this.report(service, 'Service', plan.reason, plan.message);
+        return this.report('Service', service.metadata as Subject, plan.reason, plan.message);
       case 'apply': {
         this.reported.delete(key);
         const current = service.spec?.ports?.find((p) => p.name === plan.port.name);
@@ -292,7 +294,7 @@ export class Reconciler {
     } catch (error) {
       const status = statusOf(error);
       // 409: another field manager owns what we would set; 404: deleted meanwhile; 422: e.g. our port was its last.
-      if (status === 409 || status === 422) return this.report(service, 'Service', status === 409 ? 'field_conflict' : 'rejected', apiErrorMessage(error));
+      if (status === 409 || status === 422) return this.report('Service', service.metadata as Subject, status === 409 ? 'field_conflict' : 'rejected', apiErrorMessage(error));
       if (status === 404) return;
       throw error;
     }
@@ -311,8 +313,8 @@ export class Reconciler {
     let existing: ConfigMapLike | undefined = this.managedConfigMaps.get(configMap, namespace);
     if (existing === undefined) existing = await this.readConfigMap(namespace, configMap);
     const plan = planConfigMap(pods, configMap, existing, { key: this.options.template.key, content: template });
-    const subject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, uid: existing?.metadata && (existing.metadata as { uid?: string }).uid } };
-    if (plan.kind === 'conflict') return this.report(subject, 'ConfigMap', 'not_managed', plan.message);
+    const subject: Subject = { name: configMap, namespace, uid: existing?.metadata?.uid };
+    if (plan.kind === 'conflict') return this.report('ConfigMap', subject, 'not_managed', plan.message);
     if (plan.kind === 'none') return;
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data: plan.data };
     this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
@@ -320,7 +322,7 @@ export class Reconciler {
       await this.core.patchNamespacedConfigMap({ name: configMap, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
       this.options.logger.info({ configMap: `${namespace}/${configMap}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
     } catch (error) {
-      if (statusOf(error) === 409) return this.report(subject, 'ConfigMap', 'field_conflict', apiErrorMessage(error));
+      if (statusOf(error) === 409) return this.report('ConfigMap', subject, 'field_conflict', apiErrorMessage(error));
       throw error;
     }
   }
@@ -336,8 +338,7 @@ export class Reconciler {
   }
 
   /** A conflict is reported once per object and message: log, metric, and an Event on the object. */
-  private async report(object: KubernetesObject, kind: 'Service' | 'ConfigMap', reason: string, message: string): Promise<void> {
-    const { name, namespace, uid } = object.metadata as { name: string; namespace: string; uid?: string };
+  private async report(kind: 'Service' | 'ConfigMap', { name, namespace, uid }: Subject, reason: string, message: string): Promise<void> {
     const key = `${kind}/${namespace}/${name}`;
     if (this.reported.get(key) === message) return;
     this.reported.set(key, message);

@@ -52,11 +52,11 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     );
   }
 
-  const conflict = findConflict(pod, options, targets);
+  const wanted = sidecarVolumes(options);
+  const conflict = findConflict(pod, options, targets, wanted);
   if (conflict !== undefined) return conflict;
 
   const volumes = pod.spec.volumes ?? [];
-  const wanted = sidecarVolumes(options);
   const reusedVolumes = wanted.filter((v) => volumes.some((existing) => existing.name === v.name)).map((v) => v.name);
   const addedVolumes = wanted.filter((v) => !reusedVolumes.includes(v.name));
   const warnings = [...decision.warnings, ...unknownAnnotationKeys(annotations).map((key) => `unknown annotation ${key} is ignored`)];
@@ -119,7 +119,7 @@ function describeVolume(volume: Volume): string {
 }
 
 /** Everything that would make the injected pod invalid or wrong; undefined if none. */
-function findConflict(pod: PodTemplate, options: InjectionOptions, targets: readonly string[]): Refusal | undefined {
+function findConflict(pod: PodTemplate, options: InjectionOptions, targets: readonly string[], ourVolumes: readonly Volume[]): Refusal | undefined {
   const { spec } = pod;
   // Names are unique across init and app containers.
   if ([...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === LAYOUT.sidecarName)) {
@@ -129,7 +129,6 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
     );
   }
 
-  const ourVolumes = sidecarVolumes(options);
   for (const volume of spec.volumes ?? []) {
     if (volume.name === LAYOUT.logVolume) {
       if (!isDeepStrictEqual(Object.keys(volume).sort(), ['emptyDir', 'name']) || typeof volume.emptyDir !== 'object') {

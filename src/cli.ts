@@ -10,7 +10,7 @@ const USAGE = `usage: sre-quero <command> [flags]
 
 commands:
   serve                       run the admission webhook over HTTPS, and the reconciler when a
-                              cluster is configured (in-cluster, --kubeconfig or KUBECONFIG)
+                              cluster is configured (--kubeconfig or KUBECONFIG, else in-cluster)
   reconcile                   run the reconciler alone (same flags as serve)
   inject -f <file|->          print manifests with the logging sidecar injected
          [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise

@@ -18,8 +18,13 @@ export interface InjectorSettings {
   resources: ResourceSettings;
 }
 
-/** The last promtail release line before its end of life (2026-03-02). */
-export const PROMTAIL_IMAGE = 'grafana/promtail:3.6.0';
+/**
+ * The last promtail release line before its end of life (2026-03-02). The
+ * source goes on to v3.6.15, but 3.6.11 is the newest `grafana/promtail`
+ * tag published as an image (pulls of later tags fail: manifest unknown).
+ */
+export const PROMTAIL_TAG = '3.6.11';
+export const PROMTAIL_IMAGE = `grafana/promtail:${PROMTAIL_TAG}`;
 
 export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
   image: PROMTAIL_IMAGE,

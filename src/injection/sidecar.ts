@@ -53,11 +53,10 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       { name: SIDECAR_ENV.containers, value: appContainers.join(',') },
     ],
     ports: [{ name: LAYOUT.portName, containerPort: port, protocol: 'TCP' }],
-    readinessProbe: {
-      httpGet: { path: '/ready', port: LAYOUT.portName },
-      initialDelaySeconds: 5,
-      periodSeconds: 10,
-    },
+    // No readiness probe: a classic sidecar's readiness is the pod's, and a
+    // log shipper must never take the app out of its Service. promtail's
+    // /ready answers 500 until it tails a file, which kept quiet apps
+    // NotReady for good (seen on a real node).
     resources: {
       requests: { ...options.resources.requests },
       limits: { ...options.resources.limits },

@@ -2,6 +2,8 @@
 // the accepted form, so callers can name the annotation (or settings field) in
 // the message. Shared by per-pod annotations and the server's settings file.
 
+import { PROMTAIL_TAG } from './settings.js';
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
@@ -62,7 +64,7 @@ const IMAGE_REFERENCE =
 /** An image pinned by tag or digest whose repository is one of `allowedRepositories`. */
 export function parseImage(raw: string, allowedRepositories: readonly string[]): Parsed<string> {
   const allowed = allowedRepositories.join(' or ');
-  const expected = `an image of ${allowed} pinned by tag or digest, such as ${allowedRepositories[0] ?? 'grafana/promtail'}:3.6.0`;
+  const expected = `an image of ${allowed} pinned by tag or digest, such as ${allowedRepositories[0] ?? 'grafana/promtail'}:${PROMTAIL_TAG}`;
   const match = IMAGE_REFERENCE.exec(raw);
   if (match?.groups === undefined || raw.length > 255) return fail(expected);
   const { repository, tag, digest } = match.groups;

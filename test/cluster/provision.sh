@@ -1,91 +1,91 @@
 #!/usr/bin/env bash
-# Builds (once) and caches a real kube-apiserver + kube-controller-manager
-# v1.20.2 from Debian's source package, and installs etcd and kubectl from
-# Debian's binary packages. Idempotent: a cached build is reused in seconds.
-# Facts behind each step: ../../../shared/docs/control-plane.md (as checked).
-#
-# Prints the directory holding the binaries on its last line.
+# Provisions everything the real-cluster suite and `npm run cluster:up` need,
+# building what is missing and reusing what is cached (outside the repo, in
+# ${SRE_QUERO_CACHE:-~/.cache/sre-quero}):
+#   - Debian packages: containerd, runc, CNI plugins, busybox-static, nftables
+#     (installed once with apt-get; no service is started);
+#   - Kubernetes components (apiserver, controller-manager, scheduler,
+#     kubelet, kube-proxy, kubectl) and etcd, built from the Go module proxy
+#     at the versions pinned in test/cluster/versions.ts;
+#   - the images pods run, as OCI archives (pause, busybox, promtail,
+#     sre-quero's own image from this tree).
+# Progress and timings go to stderr; stdout's only line is the path of the
+# manifest (JSON) that names the binaries and the image archives.
+# Needs root (apt-get), Go, Node.js/npm. Idempotent; a warm run takes seconds.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
 
-K8S_VERSION=1.20.2
+pin() { sed -nE "s/^export const $1 = '([^']+)';/\1/p" "$here/versions.ts"; }
+K8S_VERSION=$(pin K8S_VERSION)
+ETCD_VERSION=$(pin ETCD_VERSION)
 CACHE_ROOT=${SRE_QUERO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sre-quero}
 BIN_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/bin"
-SRC_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/src"
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
 log() { echo "provision: $*" >&2; }
+timed() { # timed <what> <command...>: runs it, says how long it took
+  local what=$1 start=$SECONDS
+  shift
+  log "building $what ..."
+  "$@"
+  log "$what built in $((SECONDS - start)) s"
+}
+started=$SECONDS
 
+# Debian packages: the node's runtime and the test apps' busybox.
 need_apt=()
-command -v etcd >/dev/null || need_apt+=(etcd-server)
-# kubectl comes from Debian's kubernetes-client 1.20 too, unpacked into the
-# cache (never installed), so the suite uses the same client on every machine
-# whatever kubectl the machine has on its PATH.
-[ -x "$BIN_DIR/kubectl" ] || fetch_kubectl=1
-if [ ! -x "$BIN_DIR/kube-apiserver" ] || [ ! -x "$BIN_DIR/kube-controller-manager" ]; then
-  command -v go >/dev/null || need_apt+=(golang-go)
-  command -v rsync >/dev/null || need_apt+=(rsync)
-  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_apt+=(golang-github-modern-go-reflect2-dev)
-  command -v dpkg-source >/dev/null || need_apt+=(dpkg-dev)
-  build=1
-else
-  build=0
-fi
-
-if [ ${#need_apt[@]} -gt 0 ] || [ "$build" = 1 ] || [ "${fetch_kubectl:-0}" = 1 ]; then
-  # Source packages need deb-src entries next to the machine's deb ones.
-  if [ "$build" = 1 ] && ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-    log "adding deb-src entries"
-    for f in /etc/apt/sources.list.d/*.sources; do
-      [ -e "$f" ] || continue
-      sed -e 's/^Types: deb$/Types: deb-src/' "$f" > "${f%.sources}-src.sources"
-    done
-  fi
-  log "apt-get update"
+for pair in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+  /bin/busybox:busybox-static nft:nftables ip:iproute2 gcc:gcc; do
+  what=${pair%%:*} pkg=${pair#*:}
+  if [[ $what == /* ]]; then [ -e "$what" ] || need_apt+=("$pkg"); else command -v "$what" >/dev/null || need_apt+=("$pkg"); fi
+done
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
   apt-get update -qq >&2
-  if [ ${#need_apt[@]} -gt 0 ]; then
-    log "installing ${need_apt[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
-  fi
+  # policy-rc.d: install the packages without starting their services.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
 fi
+command -v go >/dev/null || { log "Go is needed to build Kubernetes and etcd (go on PATH)"; exit 1; }
 
-if [ "${fetch_kubectl:-0}" = 1 ]; then
-  log "unpacking Debian's kubectl"
+# Kubernetes components, built together (they share most packages).
+components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+missing=0
+for c in "${components[@]}"; do [ -x "$BIN_DIR/$c" ] || missing=1; done
+if [ "$missing" = 1 ]; then
+  rm -rf "$BIN_DIR.tmp"
+  timed "Kubernetes v$K8S_VERSION (${components[*]})" bash "$here/build/kubernetes.sh" "$K8S_VERSION" "$BIN_DIR.tmp"
   mkdir -p "$BIN_DIR"
-  unpack=$(mktemp -d)
-  (cd "$unpack" && apt-get download -qq kubernetes-client >&2 && dpkg-deb -x kubernetes-client_*.deb root)
-  cp "$unpack/root/usr/bin/kubectl" "$BIN_DIR/kubectl.tmp" && mv "$BIN_DIR/kubectl.tmp" "$BIN_DIR/kubectl"
-  rm -rf "$unpack"
+  for c in "${components[@]}"; do mv "$BIN_DIR.tmp/$c" "$BIN_DIR/$c"; done
+  rm -rf "$BIN_DIR.tmp"
 fi
-
-if [ "$build" = 1 ]; then
-  mkdir -p "$SRC_DIR" "$BIN_DIR"
-  cd "$SRC_DIR"
-  tree=$(ls -d kubernetes-*/ 2>/dev/null | head -n 1 || true)
-  if [ -z "$tree" ]; then
-    log "fetching Debian's kubernetes source package"
-    apt-get source -qq kubernetes >&2
-    tree=$(ls -d kubernetes-*/ | head -n 1)
-  fi
-  cd "$SRC_DIR/$tree"
-  # The vendored reflect2 1.0.1 makes the server panic under Go >= 1.18.
-  if [ ! -f vendor/github.com/modern-go/reflect2/.sre-quero-patched ]; then
-    log "replacing vendored reflect2 with Debian's 1.0.2"
-    rm -rf vendor/github.com/modern-go/reflect2
-    cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
-    rm -f vendor/github.com/modern-go/reflect2/go.mod
-    touch vendor/github.com/modern-go/reflect2/.sre-quero-patched
-  fi
-  mkdir -p .go/src/k8s.io
-  [ -e .go/src/k8s.io/kubernetes ] || ln -s ../../.. .go/src/k8s.io/kubernetes
-  export GOPATH="$PWD/.go" CGO_ENABLED=0 GO111MODULE=off
-  export HOME=${HOME:-/tmp} GOCACHE=${GOCACHE:-$CACHE_ROOT/go-build}
-  cd .go/src/k8s.io/kubernetes
-  for what in kube-apiserver kube-controller-manager; do
-    log "building $what (minutes on a cold cache)"
-    make WHAT=cmd/$what >&2
-    cp "_output/bin/$what" "$BIN_DIR/$what.tmp" && mv "$BIN_DIR/$what.tmp" "$BIN_DIR/$what"
-  done
+if [ ! -x "$BIN_DIR/etcd" ] || ! "$BIN_DIR/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION"; then
+  rm -rf "$BIN_DIR.etcd"
+  timed "etcd v$ETCD_VERSION" bash "$here/build/etcd.sh" "$ETCD_VERSION" "$BIN_DIR.etcd"
+  mv "$BIN_DIR.etcd/etcd" "$BIN_DIR/etcd"
+  rm -rf "$BIN_DIR.etcd"
 fi
-
 "$BIN_DIR/kube-apiserver" --version >&2
-"$BIN_DIR/kubectl" version --client --short >&2 2>/dev/null || "$BIN_DIR/kubectl" version --client >&2
-echo "$BIN_DIR"
+
+# Images: pause, busybox, promtail, sre-quero (in that order on its stdout).
+mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
+[ ${#archives[@]} -eq 4 ] || { log "images.sh did not name four archives"; exit 1; }
+
+manifest="$CACHE_ROOT/provisioned.json"
+cat > "$manifest.tmp" <<JSON
+{
+  "kubernetes": "$K8S_VERSION",
+  "etcd": "$ETCD_VERSION",
+  "bin": "$BIN_DIR",
+  "images": {
+    "pause": "${archives[0]}",
+    "busybox": "${archives[1]}",
+    "promtail": "${archives[2]}",
+    "sreQuero": "${archives[3]}"
+  }
+}
+JSON
+mv "$manifest.tmp" "$manifest"
+log "ready in $((SECONDS - started)) s"
+echo "$manifest"

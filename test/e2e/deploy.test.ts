@@ -19,13 +19,6 @@ const serviceAccount: Identity = {
 };
 const cp = await controlPlaneOrSkip({ identities: [serviceAccount] });
 
-/** The test server is v1.20, which predates policy/v1 (1.21+). */
-function forV120(objects: Json[]): Json[] {
-  return objects.map((object) =>
-    object.kind === 'PodDisruptionBudget' && object.apiVersion === 'policy/v1' ? { ...object, apiVersion: 'policy/v1beta1' } : object,
-  );
-}
-
 const toYaml = (objects: Json[]) => objects.map((object) => stringify(object)).join('---\n');
 
 /** Validates each object against the current upstream OpenAPI schema (kubernetes-models). */
@@ -99,13 +92,13 @@ if (cp !== undefined) {
   });
 
   t.test('deploy/base applies to the real API server without a rejection', async (t) => {
-    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(forV120(base)) });
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(base) });
     t.equal(applied.status, 0, 'kubectl apply accepted', { stderr: applied.stderr });
     for (const [path, name] of [
       ['/api/v1/namespaces/sre-quero/serviceaccounts/sre-quero', 'ServiceAccount'],
       ['/apis/apps/v1/namespaces/sre-quero/deployments/sre-quero', 'Deployment'],
       ['/api/v1/namespaces/sre-quero/services/sre-quero', 'Service'],
-      ['/apis/policy/v1beta1/namespaces/sre-quero/poddisruptionbudgets/sre-quero', 'PodDisruptionBudget'],
+      ['/apis/policy/v1/namespaces/sre-quero/poddisruptionbudgets/sre-quero', 'PodDisruptionBudget'],
       ['/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero', 'MutatingWebhookConfiguration'],
       ['/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero', 'ValidatingWebhookConfiguration'],
     ]) {
@@ -122,7 +115,7 @@ if (cp !== undefined) {
     const generated = join(workdir, 'deploy/overlays/self-signed/generated');
     runCerts(['--out', generated]);
     const objects = await kustomize(cp, join(workdir, 'deploy/overlays/self-signed'));
-    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(forV120(objects)) });
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: toYaml(objects) });
     t.equal(applied.status, 0, 'kubectl apply accepted', { stderr: applied.stderr });
     const caBundle = Buffer.from(readFileSync(join(generated, 'ca.crt'))).toString('base64');
     const mutating = (await cp.api('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero')).body;
@@ -165,7 +158,7 @@ if (cp !== undefined) {
       t.equal(configuration.metadata.annotations['cert-manager.io/inject-ca-from'], 'sre-quero/sre-quero', `${configuration.kind}: CA injection`);
     }
     const dryRun = await waitFor('the CRDs to be served', async () => {
-      const result = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: toYaml(forV120(objects)) });
+      const result = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: toYaml(objects) });
       return result.status === 0 || !/no matches for kind/.test(result.stderr) ? result : undefined;
     });
     t.equal(dryRun.status, 0, 'server-side dry run accepted', { stderr: dryRun.stderr });

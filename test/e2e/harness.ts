@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import t from 'tap';
 import { makeCertificates } from '../../src/certs.js';
-import { clusterRequired, ENABLE_HINT, findBinaries, startControlPlane, type ControlPlane, type Identity } from '../cluster/control-plane.js';
+import { clusterRequired, ENABLE_HINT, findBinaries, K8S_VERSION, startControlPlane, type ControlPlane, type Identity } from '../cluster/control-plane.js';
 import { testApp, type Json, type TestApp } from '../helpers/reviews.js';
 
 // Shared set-up of the end-to-end suite: a real control plane, the webhook as
@@ -25,6 +25,8 @@ export async function controlPlaneOrSkip(options: { identities?: Identity[]; api
   }
   const controlPlane = await startControlPlane(binaries, options);
   t.teardown(() => controlPlane.stop());
+  const version = await controlPlane.api('GET', '/version');
+  t.comment(`real control plane: kube-apiserver ${version.body.gitVersion} (pinned v${K8S_VERSION})`);
   return controlPlane;
 }
 

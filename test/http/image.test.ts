@@ -127,7 +127,7 @@ t.test('the image tree serves with the shipped settings and stays unchanged', as
   t.equal(response.patchType, 'JSONPatch');
   const patch = decodePatch(response);
   t.ok(
-    patch.some((op) => op.op === 'add' && op.path === '/spec/containers/1' && (op as { value: Json }).value.image === 'grafana/promtail:3.6.0'),
+    patch.some((op) => op.op === 'add' && op.path === '/spec/containers/1' && (op as { value: Json }).value.image === 'grafana/promtail:3.6.11'),
     'adds the promtail sidecar from the shipped settings',
   );
 

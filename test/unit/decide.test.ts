@@ -15,7 +15,7 @@ const appSpec = (): PodSpec => ({ containers: [{ name: 'app', image: 'nginx:1.27
 const injectedSpec = (): PodSpec => ({
   containers: [
     { name: 'app', image: 'nginx:1.27' },
-    { name: 'promtail', image: 'grafana/promtail:3.6.0' },
+    { name: 'promtail', image: 'grafana/promtail:3.6.11' },
   ],
 });
 const sidecar = (value: string | undefined): Record<string, string> => (value === undefined ? {} : { [SIDECAR]: value });

@@ -84,7 +84,7 @@ interface SidecarShape {
 /** The sidecar the recipe expects, written out in full. */
 function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
   const s: SidecarShape = {
-    image: 'grafana/promtail:3.6.0',
+    image: 'grafana/promtail:3.6.11',
     port: 9080,
     logPath: '/var/log/app',
     glob: '*.log',
@@ -113,7 +113,6 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       { name: 'APP_CONTAINERS', value: s.apps },
     ],
     ports: [{ name: 'promtail-http', containerPort: s.port, protocol: 'TCP' }],
-    readinessProbe: { httpGet: { path: '/ready', port: 'promtail-http' }, initialDelaySeconds: 5, periodSeconds: 10 },
     resources: { requests: s.requests, limits: s.limits },
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -180,7 +179,7 @@ t.test('default layout on a one-container pod', async (t) => {
   t.type(statusText, 'string');
   t.strictSame(statusOf(result), {
     sidecar: 'promtail',
-    image: 'grafana/promtail:3.6.0',
+    image: 'grafana/promtail:3.6.11',
     metricsPort: 9080,
     logPath: '/var/log/app',
     containers: ['web'],
@@ -427,7 +426,7 @@ t.test('annotation overrides', async (t) => {
     t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes('central'));
     expectRefused(
       t,
-      inject(makePod({ annotations: { [A('image')]: 'grafana/promtail:3.6.0' } }), 'annotated', settings),
+      inject(makePod({ annotations: { [A('image')]: 'grafana/promtail:3.6.11' } }), 'annotated', settings),
       'invalid_annotation',
       'annotation logging.sre-quero/image',
       'registry.local/promtail',

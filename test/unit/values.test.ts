@@ -25,7 +25,7 @@ const GLOB_FORM = 'a relative file pattern such as *.log or **/*.log (letters, d
 const LIST_FORM = 'a comma-separated list of container names such as app,worker';
 const JOB_FORM = 'a label value of at most 63 characters: letters, digits, - _ . , starting and ending with a letter or digit';
 const IMAGE_FORM =
-  'an image of grafana/promtail or docker.io/grafana/promtail pinned by tag or digest, such as grafana/promtail:3.6.0';
+  'an image of grafana/promtail or docker.io/grafana/promtail pinned by tag or digest, such as grafana/promtail:3.6.11';
 const PORT_FORM = 'a port number from 1024 to 65535 (the sidecar runs without privileges)';
 const CONFIG_MAP_FORM = 'a ConfigMap name: lower-case letters, digits, - and ., at most 253 characters';
 const CPU_FORM = 'a CPU quantity from 1m to 4, such as 50m or 0.5';
@@ -197,11 +197,11 @@ t.test('parseJob', async (t) => {
 t.test('parseImage', async (t) => {
   t.test('accepts allowed repositories pinned by tag or digest', async (t) => {
     const ok = (raw: string) => t.strictSame(parseImage(raw, ALLOWED), { ok: true, value: raw }, `accepts ${raw}`);
-    ok('grafana/promtail:3.6.0');
+    ok('grafana/promtail:3.6.11');
     ok('grafana/promtail:3.5.1-amd64');
-    ok('docker.io/grafana/promtail:3.6.0');
+    ok('docker.io/grafana/promtail:3.6.11');
     ok(`grafana/promtail@${DIGEST}`);
-    ok(`grafana/promtail:3.6.0@${DIGEST}`);
+    ok(`grafana/promtail:3.6.11@${DIGEST}`);
     ok(`grafana/promtail:latest@${DIGEST}`);
   });
 
@@ -210,16 +210,16 @@ t.test('parseImage', async (t) => {
     refused('grafana/promtail');
     refused('docker.io/grafana/promtail');
     refused('grafana/promtail:latest');
-    refused('evil.example.com/grafana/promtail:3.6.0');
-    refused('ghcr.io/grafana/promtail:3.6.0');
+    refused('evil.example.com/grafana/promtail:3.6.11');
+    refused('ghcr.io/grafana/promtail:3.6.11');
     refused('grafana/promtail-evil:3.6.0');
     refused('grafana/loki:3.6.0');
     refused('promtail:3.6.0');
-    refused('index.docker.io/grafana/promtail:3.6.0');
+    refused('index.docker.io/grafana/promtail:3.6.11');
     refused('grafana/Promtail:3.6.0');
     refused('GRAFANA/PROMTAIL:3.6.0');
-    refused('grafana/promtail:3.6.0 ');
-    refused('grafana/promtail:3.6.0\n');
+    refused('grafana/promtail:3.6.11 ');
+    refused('grafana/promtail:3.6.11\n');
     refused('grafana/promtail:');
     refused('grafana/promtail@sha256:abc');
     refused(`grafana/promtail@sha512:${'a'.repeat(64)}`);
@@ -249,11 +249,11 @@ t.test('parseImage', async (t) => {
   t.test('the accepted form names the allowed repositories, falling back to grafana/promtail', async (t) => {
     t.strictSame(parseImage('x', ['registry.local/promtail']), {
       ok: false,
-      expected: 'an image of registry.local/promtail pinned by tag or digest, such as registry.local/promtail:3.6.0',
+      expected: 'an image of registry.local/promtail pinned by tag or digest, such as registry.local/promtail:3.6.11',
     });
-    t.strictSame(parseImage('grafana/promtail:3.6.0', []), {
+    t.strictSame(parseImage('grafana/promtail:3.6.11', []), {
       ok: false,
-      expected: 'an image of  pinned by tag or digest, such as grafana/promtail:3.6.0',
+      expected: 'an image of  pinned by tag or digest, such as grafana/promtail:3.6.11',
     });
   });
 });

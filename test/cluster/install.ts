@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { runCerts } from '../../src/certs-command.js';
+import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../../src/webhook-contract.js';
+
+// sre-quero installed the way users install it: deploy/overlays/self-signed
+// with the certificate `sre-quero certs` makes, applied with kubectl. The
+// only local change is the settings' sidecar image: the promtail image built
+// and imported by provisioning (no registry here).
+
+export const repoRoot = new URL('../../', import.meta.url).pathname;
+
+export interface InstallOptions {
+  kubectl: string;
+  kubeconfig: string;
+  /** Where the copy of deploy/ with the generated certificate goes. */
+  workdir: string;
+  promtailImage: string;
+}
+
+/** Writes the overlay and returns its directory. */
+export function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage'>): string {
+  const deploy = join(options.workdir, 'deploy');
+  cpSync(join(repoRoot, 'deploy'), deploy, { recursive: true });
+  runCerts(['--service', DEFAULT_SERVICE, '--namespace', DEFAULT_NAMESPACE, '--out', join(deploy, 'overlays/self-signed/generated')]);
+
+  const base = parse(readFileSync(join(deploy, 'base/settings.yaml'), 'utf8')) as { data: Record<string, string> };
+  const settings = parse(base.data['settings.yaml'] as string) as Record<string, unknown>;
+  const repository = options.promtailImage.replace(/:[^:/]+$/, '');
+  settings.image = options.promtailImage;
+  settings.allowedImageRepositories = [...new Set([...(settings.allowedImageRepositories as string[]), repository])];
+
+  const overlay = join(deploy, 'overlays/local-node');
+  mkdirSync(overlay, { recursive: true });
+  writeFileSync(
+    join(overlay, 'settings.yaml'),
+    stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sre-quero-settings', namespace: DEFAULT_NAMESPACE }, data: { 'settings.yaml': stringify(settings) } }),
+  );
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: ['../self-signed'], patches: [{ path: 'settings.yaml' }] }),
+  );
+  return overlay;
+}
+
+function kubectl(options: InstallOptions, args: string[]): string {
+  const result = spawnSync(options.kubectl, ['--kubeconfig', options.kubeconfig, ...args], { encoding: 'utf8', timeout: 300_000 });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Applies the overlay and waits for the webhook Deployment's replicas to be Ready. */
+export function installSreQuero(options: InstallOptions): void {
+  const overlay = writeLocalOverlay(options);
+  kubectl(options, ['apply', '-k', overlay]);
+  kubectl(options, ['-n', DEFAULT_NAMESPACE, 'rollout', 'status', `deployment/${DEFAULT_SERVICE}`, '--timeout=180s']);
+}

@@ -1,0 +1,69 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { installSreQuero, repoRoot } from './install.js';
+import { startCluster, stopCluster, type ClusterState } from './node-cluster.js';
+import { findBinaries, K8S_VERSION } from './versions.js';
+
+// One cluster with sre-quero installed: what `npm run cluster:up` starts for
+// a person and what the test suite starts before its files run (same code).
+
+export interface Provisioned {
+  kubernetes: string;
+  bin: string;
+  images: { pause: string; busybox: string; promtail: string; sreQuero: string };
+}
+
+/** Image names as provisioning builds them (test/cluster/build/images.sh). */
+export const imageName = (archive: string): string => {
+  const index = JSON.parse(spawnSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8', maxBuffer: 1 << 20 }).stdout) as {
+    manifests: { annotations: Record<string, string> }[];
+  };
+  const name = index.manifests[0]?.annotations['io.containerd.image.name'];
+  if (!name) throw new Error(`${archive} names no image`);
+  return name;
+};
+
+/** Runs provision.sh (progress on stderr) and reads its manifest. */
+export function provision(): Provisioned {
+  const result = spawnSync('bash', [join(repoRoot, 'test/cluster/provision.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`provisioning failed (exit ${result.status}); its messages are above`);
+  const manifest = result.stdout.trim().split('\n').pop() as string;
+  return JSON.parse(readFileSync(manifest, 'utf8')) as Provisioned;
+}
+
+export interface LocalCluster {
+  state: ClusterState;
+  provisioned: Provisioned;
+  kubectl: string;
+  promtailImage: string;
+  busyboxImage: string;
+}
+
+export async function upWithSreQuero(dir: string, log: (line: string) => void, subnet = 1): Promise<LocalCluster> {
+  const began = Date.now();
+  const provisioned = provision();
+  const binaries = findBinaries({ ...process.env, SRE_QUERO_K8S_BIN: provisioned.bin });
+  if (binaries === undefined) throw new Error(`provisioning left an incomplete ${provisioned.bin}`);
+  const images = provisioned.images;
+  const state = await startCluster({
+    dir,
+    binaries,
+    version: K8S_VERSION,
+    images: [images.pause, images.busybox, images.promtail, images.sreQuero],
+    pauseImage: imageName(images.pause),
+    subnet,
+    log,
+  });
+  const promtailImage = imageName(images.promtail);
+  try {
+    installSreQuero({ kubectl: binaries.kubectl, kubeconfig: state.kubeconfig, workdir: dir, promtailImage });
+  } catch (error) {
+    stopCluster(dir);
+    throw error;
+  }
+  log(`cluster: sre-quero installed; up in ${((Date.now() - began) / 1000).toFixed(1)} s`);
+  return { state, provisioned, kubectl: binaries.kubectl, promtailImage, busyboxImage: imageName(images.busybox) };
+}
+
+export const isUp = (dir: string): boolean => existsSync(join(dir, 'state.json'));

@@ -1,0 +1,57 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isUp, upWithSreQuero } from './local-cluster.js';
+import { stopCluster } from './node-cluster.js';
+import { clusterRequired, ENABLE_HINT, findBinaries } from './versions.js';
+
+// The test suite's shared cluster with a real node: started once by tap's
+// `before` (suite-before.ts), stopped by its `after`, found by the test files
+// through a status file. One node per machine, so the files share it.
+
+export const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
+export const STATUS_FILE = `${SUITE_DIR}.status.json`;
+
+export type SuiteStatus =
+  | { ok: true; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string }
+  | { ok: false; reason: string };
+
+export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus> {
+  let status: SuiteStatus;
+  if (findBinaries() === undefined && !clusterRequired()) {
+    status = { ok: false, reason: ENABLE_HINT };
+  } else {
+    try {
+      if (isUp(SUITE_DIR)) stopCluster(SUITE_DIR); // left by a killed run
+      const cluster = await upWithSreQuero(SUITE_DIR, log, 2);
+      const { state } = cluster;
+      status = {
+        ok: true,
+        kubeconfig: state.kubeconfig,
+        server: state.server,
+        caFile: state.caFile,
+        token: state.adminToken,
+        kubectlPath: cluster.kubectl,
+        node: state.node,
+        version: state.version,
+        promtailImage: cluster.promtailImage,
+        busyboxImage: cluster.busyboxImage,
+        podCidr: state.podCidr,
+      };
+    } catch (error) {
+      status = { ok: false, reason: `the cluster with a real node did not start: ${(error as Error).message}` };
+    }
+  }
+  writeFileSync(STATUS_FILE, JSON.stringify(status));
+  return status;
+}
+
+export function suiteDown(log: (line: string) => void): void {
+  for (const line of stopCluster(SUITE_DIR)) log(`cluster: ${line}`);
+  rmSync(STATUS_FILE, { force: true });
+}
+
+export function suiteStatus(): SuiteStatus {
+  if (!existsSync(STATUS_FILE)) return { ok: false, reason: 'no cluster with a real node: run the suite with `npm test` (tap starts it in its `before` step)' };
+  return JSON.parse(readFileSync(STATUS_FILE, 'utf8')) as SuiteStatus;
+}

@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+// The one place that pins what the real-cluster suite runs. provision.sh
+// reads the same numbers (it greps this file), so the two cannot drift.
+
+export const K8S_VERSION = '1.37.2';
+export const ETCD_VERSION = '3.6.8';
+export const PROMTAIL_VERSION = '3.6.15';
+
+export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
+  env.SRE_QUERO_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sre-quero');
+
+export interface Binaries {
+  dir: string;
+  apiserver: string;
+  controllerManager: string;
+  scheduler: string;
+  kubelet: string;
+  kubeProxy: string;
+  kubectl: string;
+  etcd: string;
+}
+
+export const ENABLE_HINT =
+  `real-cluster suite not run: no Kubernetes v${K8S_VERSION} build found; enable it with \`bash test/cluster/provision.sh\` ` +
+  '(as root, ~25 min once on 2 cores, cached) or set SRE_QUERO_K8S_BIN to a directory holding the components and etcd';
+
+/** The binaries provision.sh built, or undefined when this machine has not been provisioned. */
+export function findBinaries(env: NodeJS.ProcessEnv = process.env): Binaries | undefined {
+  const dir = env.SRE_QUERO_K8S_BIN ?? join(cacheRoot(env), `k8s-v${K8S_VERSION}`, 'bin');
+  const binaries: Binaries = {
+    dir,
+    apiserver: join(dir, 'kube-apiserver'),
+    controllerManager: join(dir, 'kube-controller-manager'),
+    scheduler: join(dir, 'kube-scheduler'),
+    kubelet: join(dir, 'kubelet'),
+    kubeProxy: join(dir, 'kube-proxy'),
+    kubectl: join(dir, 'kubectl'),
+    etcd: join(dir, 'etcd'),
+  };
+  const { dir: _dir, ...files } = binaries;
+  return Object.values(files).every((file) => existsSync(file)) ? binaries : undefined;
+}
+
+/** CI sets this so a missing cluster fails the run instead of skipping the suite. */
+export const clusterRequired = (env: NodeJS.ProcessEnv = process.env): boolean => env.SRE_QUERO_REQUIRE_CLUSTER === '1';

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { parse } from 'yaml';
+import type { Json } from '../helpers/reviews.js';
+import { waitFor } from './harness.js';
+import { httpGet, isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
+
+// Pods that really run, on the real node, injected by sre-quero running
+// in-cluster as deploy/ installs it (2 replicas behind its Service, called by
+// the API server through that Service, its reconciler reaching the API server
+// through the `kubernetes` Service).
+
+const cluster = nodeClusterOrSkip();
+
+if (cluster !== undefined) {
+  const { api, kubectl } = cluster;
+
+  t.test('the node is Ready and runs the pinned Kubernetes release', async (t) => {
+    const node = (await api('GET', `/api/v1/nodes/${cluster.node}`)).body as Json;
+    t.equal(node.status.nodeInfo.kubeletVersion, `v${cluster.version}`);
+    t.ok(node.status.conditions.some((c: Json) => c.type === 'Ready' && c.status === 'True'), 'Ready');
+    const version = (await api('GET', '/version')).body as Json;
+    t.equal(version.gitVersion, `v${cluster.version}`, 'kube-apiserver');
+  });
+
+  t.test('sre-quero runs as its Deployment: two Ready pods of its own image behind its Service', async (t) => {
+    const pods = ((await api('GET', '/api/v1/namespaces/sre-quero/pods?labelSelector=app.kubernetes.io%2Fname%3Dsre-quero')).body as Json).items as Json[];
+    t.equal(pods.length, 2, 'two replicas');
+    for (const pod of pods) {
+      t.ok(isReady(pod), `${pod.metadata.name} Ready`);
+      t.equal(pod.spec.containers[0].image, 'ghcr.io/sre-quero/sre-quero:0.1.0');
+      t.equal(pod.spec.serviceAccountName, 'sre-quero');
+    }
+    const slices = ((await api('GET', '/apis/discovery.k8s.io/v1/namespaces/sre-quero/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsre-quero')).body as Json).items as Json[];
+    const ready = slices.flatMap((slice) => slice.endpoints ?? []).filter((endpoint: Json) => endpoint.conditions.ready);
+    t.equal(ready.length, 2, 'both replicas are endpoints of the Service');
+  });
+
+  t.test('an annotated Deployment whose app has not logged yet runs Ready with its sidecar; promtail reads what the app writes', async (t) => {
+    const ns = await namespaceFor(cluster, 'quiet-app');
+    const manifests = parse(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ${ns}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {logging.sre-quero/sidecar: "true"}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: web
+          image: ${cluster.busyboxImage}
+          imagePullPolicy: Never
+          # Serves HTTP, writes no log line until asked to.
+          command: [sh, -c, 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+`) as Json;
+    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
+    const created = Date.now();
+    const applied = await kubectl(['apply', '-f', '-'], { input: `${JSON.stringify(manifests)}\n${JSON.stringify(service)}` });
+    t.equal(applied.status, 0, 'kubectl apply', { stderr: applied.stderr });
+
+    const pod = await waitFor(
+      'the pod Running and Ready',
+      async () => {
+        const items = ((await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dweb`)).body as Json).items as Json[];
+        return items.find((p) => p.status.phase === 'Running' && isReady(p));
+      },
+      60_000,
+    );
+    const seconds = (Date.now() - created) / 1000;
+    t.ok(seconds <= 60, `Ready ${seconds.toFixed(1)} s after kubectl apply`);
+    t.ok(pod.spec.containers.some((c: Json) => c.name === 'promtail'), 'the in-cluster webhook injected the sidecar');
+    t.ok(pod.metadata.annotations['logging.sre-quero/status'], 'status annotation');
+    t.ok(
+      pod.status.containerStatuses.every((c: Json) => c.ready && c.state.running),
+      'both containers running and ready',
+    );
+
+    const slice = await waitFor('the pod as a ready endpoint of its Service', async () => {
+      const slices = ((await api('GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb`)).body as Json).items as Json[];
+      const endpoint = slices.flatMap((s) => s.endpoints ?? []).find((e: Json) => e.targetRef?.name === pod.metadata.name);
+      return endpoint?.conditions.ready === true ? endpoint : undefined;
+    });
+    t.same(slice.addresses, [pod.status.podIP], 'in the Service, not held out by the sidecar');
+
+    const ports = await waitFor('the reconciler adding promtail-http to the Service', async () => {
+      const svc = (await api('GET', `/api/v1/namespaces/${ns}/services/web`)).body as Json;
+      const names = (svc.spec.ports as Json[]).map((p) => `${p.name}:${p.port}`).sort();
+      return names.includes('promtail-http:9080') ? names : undefined;
+    });
+    t.same(ports, ['http:80', 'promtail-http:9080']);
+
+    // The promtail-http port answers on the pod IP.
+    const metricsUrl = `http://${pod.status.podIP}:9080/metrics`;
+    const before = await httpGet(metricsUrl);
+    t.equal(before.status, 200, 'promtail-http answers on the pod IP');
+    t.equal((await httpGet(`http://${pod.status.podIP}:9080/ready`)).status, 200, "promtail's /ready with no file to tail yet");
+
+    // A line the app writes to the shared folder is read by promtail.
+    const line = `GET /checkout ${randomUUID()}`;
+    const exec = await kubectl(['-n', ns, 'exec', pod.metadata.name, '-c', 'web', '--', 'sh', '-c', `echo '${line}' >> /var/log/app/access.log`]);
+    t.equal(exec.status, 0, 'the app writes to /var/log/app', { stderr: exec.stderr });
+    const counted = await waitFor(
+      'promtail counting the line',
+      async () => {
+        const metrics = (await httpGet(metricsUrl)).body;
+        const sample = /^promtail_read_lines_total\{[^}]*path="\/var\/log\/app\/access\.log"[^}]*\} (\d+)/m.exec(metrics);
+        return sample && Number(sample[1]) >= 1 ? Number(sample[1]) : undefined;
+      },
+      30_000,
+    );
+    t.equal(counted, 1, 'exactly the one line written');
+  });
+}

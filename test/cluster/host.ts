@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 // What a real node changes on the host, and how each change is undone. Every
@@ -111,23 +111,37 @@ export function deleteKubeProxyTables(): void {
   for (const family of ['ip', 'ip6']) run('nft', ['delete', 'table', family, 'kube-proxy']);
 }
 
-/** Links in /var/log/containers that the kubelet made for this node's containers. */
-export function removeContainerLogLinks(dir: string): void {
-  const links = '/var/log/containers';
-  if (!existsSync(links)) return;
-  for (const name of readdirSync(links)) {
-    const path = join(links, name);
+/**
+ * Host paths the node writes outside its own directory: containerd 1.6 keeps
+ * shim sockets, fifos and runc state under /run/containerd whatever its
+ * state dir, and the kubelet links container logs in /var/log/containers.
+ */
+export const GLOBAL_PATHS = ['/run/containerd', '/var/log/containers'];
+
+/** Every path below (and including) the roots that exists now. */
+export function listPaths(roots: readonly string[] = GLOBAL_PATHS): string[] {
+  const found: string[] = [];
+  const walk = (path: string) => {
+    let isDir = false;
     try {
-      if (readlinkSync(path).startsWith(dir)) rmSync(path);
+      isDir = lstatSync(path).isDirectory();
     } catch {
-      /* not a link */
+      return;
     }
-  }
+    found.push(path);
+    if (isDir) for (const entry of readdirSync(path)) walk(join(path, entry));
+  };
+  roots.forEach(walk);
+  return found;
 }
 
-/** containerd 1.6 puts shim sockets in /run/containerd/s whatever its state dir. */
-export const SHIM_SOCKET_DIR = '/run/containerd/s';
-export const listShimSockets = (): string[] => (existsSync(SHIM_SOCKET_DIR) ? readdirSync(SHIM_SOCKET_DIR) : []);
+/** Removes what appeared below the roots since `before` was listed, deepest first. */
+export function removeNewPaths(before: readonly string[], roots: readonly string[] = GLOBAL_PATHS): number {
+  const old = new Set(before);
+  const fresh = listPaths(roots).filter((path) => !old.has(path)).sort((a, b) => b.length - a.length);
+  for (const path of fresh) rmSync(path, { recursive: true, force: true });
+  return fresh.length;
+}
 
 /** Processes whose command line mentions `needle` (e.g. the shims of one containerd, by its socket path). */
 export function processesMentioning(needle: string): number[] {

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnv } from '../helpers/child-env.js';
 import { installSreQuero, repoRoot } from './install.js';
 import { startCluster, stopCluster, type ClusterState } from './node-cluster.js';
 import { findBinaries, K8S_VERSION } from './versions.js';
@@ -26,7 +27,8 @@ export const imageName = (archive: string): string => {
 
 /** Runs provision.sh (progress on stderr) and reads its manifest. */
 export function provision(): Provisioned {
-  const result = spawnSync('bash', [join(repoRoot, 'test/cluster/provision.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  // Without tap's hooks: provisioning runs node (npm, the image's self-check).
+  const result = spawnSync('bash', [join(repoRoot, 'test/cluster/provision.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env: childEnv() });
   if (result.status !== 0) throw new Error(`provisioning failed (exit ${result.status}); its messages are above`);
   const manifest = result.stdout.trim().split('\n').pop() as string;
   return JSON.parse(readFileSync(manifest, 'utf8')) as Provisioned;

@@ -9,14 +9,13 @@ import {
   deleteBridge,
   deleteKubeProxyTables,
   isAlive,
-  listShimSockets,
+  listPaths,
   podProcesses,
   processesMentioning,
   readSysctls,
-  removeContainerLogLinks,
+  removeNewPaths,
   removePodCgroups,
   restoreSysctls,
-  SHIM_SOCKET_DIR,
   unmountBelow,
 } from './host.js';
 import type { Binaries } from './versions.js';
@@ -52,7 +51,8 @@ export interface ClusterState {
   containerdSocket: string;
   pids: Record<string, number>;
   sysctls: Record<string, string>;
-  shimSocketsBefore: string[];
+  /** What existed in the global paths containerd and the kubelet write to (host.ts GLOBAL_PATHS) before the node started. */
+  globalPathsBefore: string[];
 }
 
 export interface StartOptions {
@@ -141,7 +141,7 @@ export async function startCluster(options: StartOptions): Promise<ClusterState>
     containerdSocket: join(dir, 'containerd', 'containerd.sock'),
     pids: {},
     sysctls: readSysctls(),
-    shimSocketsBefore: listShimSockets(),
+    globalPathsBefore: listPaths(),
   };
   writeState(state);
   writeFileSync(NODE_LOCK, JSON.stringify({ dir, pid: process.pid }));
@@ -368,7 +368,7 @@ state = "${join(ctrd, 'state')}"
 /**
  * Stops everything a cluster started and undoes what it changed on the host:
  * processes (pods included), mounts, the bridge and veths, kube-proxy's
- * table, the pod cgroups, log links, shim sockets, sysctls. Returns what it
+ * table, the pod cgroups, runtime files and log links, sysctls. Returns what it
  * did, for the caller's log.
  */
 export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): string[] {
@@ -394,6 +394,7 @@ export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): s
   // The node first, so nothing restarts the pods we kill.
   stopProcess('kubelet');
   stopProcess('kube-proxy');
+  // Shims, found by the containerd socket they serve.
   for (const pid of processesMentioning(state.containerdSocket)) kill(pid, 'SIGKILL');
   const pods = podProcesses();
   for (const pid of pods) kill(pid, 'SIGKILL');
@@ -407,11 +408,12 @@ export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): s
   deleteKubeProxyTables();
   deleteBridge(state.bridge);
   removePodCgroups();
-  removeContainerLogLinks(dir);
-  const before = new Set(state.shimSocketsBefore);
-  for (const socket of listShimSockets()) if (!before.has(socket)) rmSync(join(SHIM_SOCKET_DIR, socket), { force: true });
+  const removed = removeNewPaths(state.globalPathsBefore);
+  if (removed > 0) done.push(`removed ${removed} runtime files and log links (/run/containerd, /var/log/containers)`);
   done.push(...restoreSysctls(state.sysctls).map((line) => `restored ${line}`));
   if (existsSync(NODE_LOCK) && (JSON.parse(readFileSync(NODE_LOCK, 'utf8')) as { dir: string }).dir === dir) rmSync(NODE_LOCK);
-  if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
+  // A failed start keeps its logs to read, not its state: it is stopped.
+  if (options.keepDir) rmSync(statePath(dir), { force: true });
+  else rmSync(dir, { recursive: true, force: true });
   return done;
 }

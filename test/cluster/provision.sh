@@ -13,6 +13,9 @@
 # manifest (JSON) that names the binaries and the image archives.
 # Needs root (apt-get), Go, Node.js/npm. Idempotent; a warm run takes seconds.
 set -euo pipefail
+# Started from a test run, the environment carries the runner's Node hooks
+# (NODE_OPTIONS --import ...), which the image's own node must not load.
+unset NODE_OPTIONS NODE_V8_COVERAGE
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 

@@ -1,5 +1,5 @@
 // The reconciler at scale, against the real control plane (etcd + kube-apiserver
-// v1.20.2 from test/cluster, no controller-manager, no kubelet): 50 namespaces
+// of the pinned release from test/cluster, no controller-manager, no kubelet): 50 namespaces
 // with 10 Services and 100 injected pods each (500 Services, 5,000 pods, created
 // through the API; nothing runs), then `sre-quero serve --kubeconfig` in a child
 // process. Measures start -> converged, one change -> reflected (a new Service;
@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ENABLE_HINT, findBinaries, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
+import { ENABLE_HINT, findBinaries, K8S_VERSION, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
 import { envNumber, fmt, percentile, round, table } from './stats.js';
 
 const NAMESPACES = envNumber('BENCH_NAMESPACES', 50, { max: 500 });
@@ -587,7 +587,7 @@ async function main(): Promise<void> {
 
   console.log(
     `reconciler benchmark: ${NAMESPACES} namespaces x ${SERVICES_PER_NAMESPACE} Services x ${PODS_PER_SERVICE} injected pods ` +
-      `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v1.20.2 + etcd on loopback, no controller-manager; ` +
+      `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v${K8S_VERSION} + etcd on loopback, no controller-manager; ` +
       `\`sre-quero serve\` in a child process (node ${process.version}, tsx)`,
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);

@@ -22,6 +22,7 @@ repo=$(cd "$here/../.." && pwd)
 pin() { sed -nE "s/^export const $1 = '([^']+)';/\1/p" "$here/versions.ts"; }
 K8S_VERSION=$(pin K8S_VERSION)
 ETCD_VERSION=$(pin ETCD_VERSION)
+PROMTAIL_VERSION=$(pin PROMTAIL_VERSION)
 CACHE_ROOT=${SRE_QUERO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sre-quero}
 BIN_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/bin"
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -72,7 +73,7 @@ fi
 "$BIN_DIR/kube-apiserver" --version >&2
 
 # Images: pause, busybox, promtail, sre-quero (in that order on its stdout).
-mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
+mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION SRE_QUERO_PROMTAIL_VERSION=$PROMTAIL_VERSION bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
 [ ${#archives[@]} -eq 4 ] || { log "images.sh did not name four archives"; exit 1; }
 
 manifest="$CACHE_ROOT/provisioned.json"

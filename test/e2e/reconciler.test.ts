@@ -106,7 +106,7 @@ if (cp !== undefined) {
     const clientSide = await cp.kubectl(['apply', '-n', 'shop', '-f', '-'], { input: JSON.stringify(changed) });
     t.equal(clientSide.status, 0);
     t.same(await portNames('shop', 'shop-front'), ['admin:8081', 'http:80', 'promtail-http:9080'], 'client-side apply keeps our port');
-    // (1.20's server-side apply needs the protocol spelled out in port keys.)
+    // (Server-side apply keys list entries by port and protocol: spell the protocol out, as Helm does.)
     const withProtocols = { ...changed, spec: { ...changed.spec, ports: changed.spec.ports.map((p: Json) => ({ ...p, protocol: 'TCP' })) } };
     const serverSide = await cp.kubectl(['apply', '--server-side', '--field-manager=team-helm', '-n', 'shop', '-f', '-'], { input: JSON.stringify(withProtocols) });
     t.equal(serverSide.status, 0, 'server-side apply', { stderr: serverSide.stderr });

@@ -24,16 +24,24 @@ if (cluster !== undefined) {
   });
 
   t.test('sre-quero runs as its Deployment: two Ready pods of its own image behind its Service', async (t) => {
-    const pods = ((await api('GET', '/api/v1/namespaces/sre-quero/pods?labelSelector=app.kubernetes.io%2Fname%3Dsre-quero')).body as Json).items as Json[];
+    // Other files may be replacing a replica right now: wait for two live ones.
+    const pods = await waitFor('two live webhook replicas', async () => {
+      const items = ((await api('GET', '/api/v1/namespaces/sre-quero/pods?labelSelector=app.kubernetes.io%2Fname%3Dsre-quero')).body as Json).items as Json[];
+      const live = items.filter((p) => !p.metadata.deletionTimestamp && isReady(p));
+      return live.length === 2 ? live : undefined;
+    }, 90_000);
     t.equal(pods.length, 2, 'two replicas');
     for (const pod of pods) {
-      t.ok(isReady(pod), `${pod.metadata.name} Ready`);
       t.equal(pod.spec.containers[0].image, 'ghcr.io/sre-quero/sre-quero:0.1.0');
       t.equal(pod.spec.serviceAccountName, 'sre-quero');
     }
-    const slices = ((await api('GET', '/apis/discovery.k8s.io/v1/namespaces/sre-quero/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsre-quero')).body as Json).items as Json[];
-    const ready = slices.flatMap((slice) => slice.endpoints ?? []).filter((endpoint: Json) => endpoint.conditions.ready);
-    t.equal(ready.length, 2, 'both replicas are endpoints of the Service');
+    const names = pods.map((p) => p.metadata.name).sort();
+    const endpoints = await waitFor('both replicas as ready endpoints of the Service', async () => {
+      const slices = ((await api('GET', '/apis/discovery.k8s.io/v1/namespaces/sre-quero/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsre-quero')).body as Json).items as Json[];
+      const ready = slices.flatMap((slice) => slice.endpoints ?? []).filter((e: Json) => e.conditions.ready).map((e: Json) => e.targetRef.name as string).sort();
+      return JSON.stringify(ready) === JSON.stringify(names) ? ready : undefined;
+    });
+    t.same(endpoints, names, 'both replicas are endpoints of the Service');
   });
 
   t.test('an annotated Deployment whose app has not logged yet runs Ready with its sidecar; promtail reads what the app writes', async (t) => {

@@ -23,14 +23,15 @@
 #   stdout: only, as its last lines, the archives' absolute paths in the order
 #           pause, busybox, promtail, sre-quero
 # env: SRE_QUERO_K8S_VERSION  Kubernetes release whose pause.c and pause
-#                             version are used (default 1.37.2)
+#                             version are used; SRE_QUERO_PROMTAIL_VERSION
+#      (both set by provision.sh from test/cluster/versions.ts)
 set -euo pipefail
 umask 022
 
 # Versions. Node.js matches the Dockerfile's node:24.20.0-bookworm-slim.
-K8S_VERSION=${SRE_QUERO_K8S_VERSION:-1.37.2}
+K8S_VERSION=${SRE_QUERO_K8S_VERSION:?set by provision.sh from test/cluster/versions.ts}
 K8S_VERSION=${K8S_VERSION#v}
-PROMTAIL_VERSION=3.6.15
+PROMTAIL_VERSION=${SRE_QUERO_PROMTAIL_VERSION:?set by provision.sh from test/cluster/versions.ts}
 NODE_VERSION=24.20.0
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

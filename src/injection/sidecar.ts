@@ -56,7 +56,14 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
     // No readiness probe: a classic sidecar's readiness is the pod's, and a
     // log shipper must never take the app out of its Service. promtail's
     // /ready answers 500 until it tails a file, which kept quiet apps
-    // NotReady for good (seen on a real node).
+    // NotReady for good (seen on a real node). A startup probe on the port
+    // only: the pod turns Ready once promtail listens (scrapes find it), and
+    // it holds whatever the config says (a user's own ConfigMap included).
+    startupProbe: {
+      tcpSocket: { port: LAYOUT.portName },
+      periodSeconds: 1,
+      failureThreshold: 60,
+    },
     resources: {
       requests: { ...options.resources.requests },
       limits: { ...options.resources.limits },

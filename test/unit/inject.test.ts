@@ -113,6 +113,7 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       { name: 'APP_CONTAINERS', value: s.apps },
     ],
     ports: [{ name: 'promtail-http', containerPort: s.port, protocol: 'TCP' }],
+    startupProbe: { tcpSocket: { port: 'promtail-http' }, periodSeconds: 1, failureThreshold: 60 },
     resources: { requests: s.requests, limits: s.limits },
     securityContext: {
       allowPrivilegeEscalation: false,

@@ -24,6 +24,8 @@ async function main(command: string | undefined): Promise<number> {
           `export PATH=${quote(dirname(cluster.kubectl))}:"$PATH"`,
           `export SRE_QUERO_PROMTAIL_IMAGE=${quote(cluster.promtailImage)}`,
           `export SRE_QUERO_BUSYBOX_IMAGE=${quote(cluster.busyboxImage)}`,
+          `export LOKI_URL=${quote(cluster.state.lokiUrl)}`,
+          `export PROMETHEUS_URL=${quote(cluster.state.prometheusUrl)}`,
         ].join('\n') + '\n',
       );
       say(`cluster: Kubernetes v${cluster.state.version}, node ${cluster.state.node}; stop it with \`npm run cluster:down\``);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync 
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep } from './net.js';
+import { etcdArgs, freePort, sleep } from './net.js';
 import { apiClient, kubectlRunner, type ApiReply, type Identity } from './client.js';
 import type { Binaries } from './versions.js';
 
@@ -84,14 +84,7 @@ export async function startControlPlane(
     throw new Error(`${what} did not become ready; last log lines:\n${logTail(log)}`);
   };
 
-  start('etcd', binaries.etcd, [
-    '--data-dir', join(dir, 'etcd'),
-    '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-  ]);
+  start('etcd', binaries.etcd, etcdArgs(join(dir, 'etcd'), etcdPort, peerPort));
   await waitFor('etcd', () => new Promise((resolve) => {
     httpRequest(`http://127.0.0.1:${etcdPort}/health`, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false)).end();
   }), 30_000, 'etcd');

@@ -7,8 +7,9 @@ import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../../src/webhook-contract.j
 
 // sre-quero installed the way users install it: deploy/overlays/self-signed
 // with the certificate `sre-quero certs` makes, applied with kubectl. The
-// only local change is the settings' sidecar image: the promtail image built
-// and imported by provisioning (no registry here).
+// local changes are the ones a platform team makes too: the settings' sidecar
+// image (the promtail image built and imported by provisioning, no registry
+// here) and the central template's Loki URL (the cluster's Loki).
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -18,10 +19,12 @@ export interface InstallOptions {
   /** Where the copy of deploy/ with the generated certificate goes. */
   workdir: string;
   promtailImage: string;
+  /** Where the central template sends the sidecars' lines. */
+  lokiPushUrl: string;
 }
 
 /** Writes the overlay and returns its directory. */
-export function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage'>): string {
+export function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage' | 'lokiPushUrl'>): string {
   const deploy = join(options.workdir, 'deploy');
   cpSync(join(repoRoot, 'deploy'), deploy, { recursive: true });
   runCerts(['--service', DEFAULT_SERVICE, '--namespace', DEFAULT_NAMESPACE, '--out', join(deploy, 'overlays/self-signed/generated')]);
@@ -38,9 +41,22 @@ export function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'pro
     join(overlay, 'settings.yaml'),
     stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sre-quero-settings', namespace: DEFAULT_NAMESPACE }, data: { 'settings.yaml': stringify(settings) } }),
   );
+  // The central template, as shipped, with the cluster's Loki as its client.
+  const template = parse(readFileSync(join(deploy, 'base/promtail-template.yaml'), 'utf8')) as { metadata: Record<string, unknown>; data: Record<string, string> };
+  const promtail = parse(template.data['promtail.yaml'] as string) as { clients: { url: string }[] };
+  promtail.clients = [{ ...promtail.clients[0], url: options.lokiPushUrl }];
+  writeFileSync(
+    join(overlay, 'promtail-template.yaml'),
+    stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: template.metadata.name, namespace: DEFAULT_NAMESPACE }, data: { 'promtail.yaml': stringify(promtail) } }),
+  );
   writeFileSync(
     join(overlay, 'kustomization.yaml'),
-    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: ['../self-signed'], patches: [{ path: 'settings.yaml' }] }),
+    stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: ['../self-signed'],
+      patches: [{ path: 'settings.yaml' }, { path: 'promtail-template.yaml' }],
+    }),
   );
   return overlay;
 }

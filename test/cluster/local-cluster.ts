@@ -12,6 +12,10 @@ import { findBinaries, K8S_VERSION } from './versions.js';
 export interface Provisioned {
   kubernetes: string;
   bin: string;
+  loki: string;
+  promtail: string;
+  prometheus: string;
+  promtool: string;
   images: { pause: string; busybox: string; promtail: string; sreQuero: string };
 }
 
@@ -54,12 +58,14 @@ export async function upWithSreQuero(dir: string, log: (line: string) => void, s
     version: K8S_VERSION,
     images: [images.pause, images.busybox, images.promtail, images.sreQuero],
     pauseImage: imageName(images.pause),
+    loki: provisioned.loki,
+    prometheus: provisioned.prometheus,
     subnet,
     log,
   });
   const promtailImage = imageName(images.promtail);
   try {
-    installSreQuero({ kubectl: binaries.kubectl, kubeconfig: state.kubeconfig, workdir: dir, promtailImage });
+    installSreQuero({ kubectl: binaries.kubectl, kubeconfig: state.kubeconfig, workdir: dir, promtailImage, lokiPushUrl: `${state.lokiUrl}/loki/api/v1/push` });
   } catch (error) {
     stopCluster(dir);
     throw error;

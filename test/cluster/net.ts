@@ -1,4 +1,5 @@
-import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 
 // Small network helpers shared by the cluster harnesses.
@@ -17,10 +18,12 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** One GET over HTTPS with a CA and a bearer token; never throws for an HTTP status. */
-export function httpsGet(url: string, ca: string, token?: string): Promise<{ status: number; body: string }> {
+/** One GET (HTTP, or HTTPS with a CA and a bearer token); never throws for an HTTP status. */
+export function httpGet(url: string, options: { ca?: string; token?: string } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, agent: false, timeout: 5000, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+    const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = send(url, { ca: options.ca, agent: false, timeout: 5000, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -31,3 +34,13 @@ export function httpsGet(url: string, ca: string, token?: string): Promise<{ sta
     req.end();
   });
 }
+
+/** etcd on loopback with its data in `dataDir`. */
+export const etcdArgs = (dataDir: string, clientPort: number, peerPort: number): string[] => [
+  '--data-dir', dataDir,
+  '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
+  '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+  '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+  '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+  '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+];

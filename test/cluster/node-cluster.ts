@@ -3,7 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCertificates } from '../../src/certs.js';
-import { freePort, httpsGet, sleep } from './net.js';
+import { etcdArgs, freePort, httpGet, sleep } from './net.js';
+import { lokiSetup, prometheusSetup } from './observability.js';
 import {
   createBridge,
   deleteBridge,
@@ -22,7 +23,8 @@ import type { Binaries } from './versions.js';
 
 // A whole Kubernetes cluster on this machine: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, and one real node (containerd +
-// runc + CNI bridge, kubelet, kube-proxy in nftables mode). Every process runs
+// runc + CNI bridge, kubelet, kube-proxy in nftables mode), plus Loki and
+// Prometheus beside it (observability.ts). Every process runs
 // detached with its pid in <dir>/state.json, so the cluster outlives the
 // command that started it (`npm run cluster:up`, tap's `before`) and any
 // process can stop it from that file. The facts behind each setting:
@@ -49,6 +51,9 @@ export interface ClusterState {
   kubeconfig: string;
   adminToken: string;
   containerdSocket: string;
+  /** Loki's base URL (push: /loki/api/v1/push), reachable from the host and from pods. */
+  lokiUrl: string;
+  prometheusUrl: string;
   pids: Record<string, number>;
   sysctls: Record<string, string>;
   /** What existed in the global paths containerd and the kubelet write to (host.ts GLOBAL_PATHS) before the node started. */
@@ -62,6 +67,8 @@ export interface StartOptions {
   /** OCI archives to import into containerd; the first must be the pause image. */
   images: string[];
   pauseImage: string;
+  loki: string;
+  prometheus: string;
   /** Second octet-free part of the address plan: pods 10.244.<n>.0/24, Services 10.96.<n>.0/24. */
   subnet?: number;
   log?: (line: string) => void;
@@ -139,6 +146,8 @@ export async function startCluster(options: StartOptions): Promise<ClusterState>
     kubeconfig: join(dir, 'kubeconfig'),
     adminToken: `admin-${process.pid}-${Date.now()}`,
     containerdSocket: join(dir, 'containerd', 'containerd.sock'),
+    lokiUrl: '',
+    prometheusUrl: '',
     pids: {},
     sysctls: readSysctls(),
     globalPathsBefore: listPaths(),
@@ -181,15 +190,7 @@ async function startAll(state: ClusterState, options: StartOptions, log: (line: 
   writeFileSync(join(pki, 'tokens.csv'), `${state.adminToken},sq-admin,uid-admin,"system:masters"\n`);
 
   const [etcdPort, peerPort, apiPort, kubeletPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  startDetached(state, 'etcd', binaries.etcd, [
-    '--data-dir', join(dir, 'etcd'),
-    '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-    '--listen-metrics-urls', '',
-  ]);
+  startDetached(state, 'etcd', binaries.etcd, [...etcdArgs(join(dir, 'etcd'), etcdPort, peerPort), '--listen-metrics-urls', '']);
 
   state.server = `https://${state.gateway}:${apiPort}`;
   startDetached(state, 'kube-apiserver', binaries.apiserver, [
@@ -209,7 +210,7 @@ async function startAll(state: ClusterState, options: StartOptions, log: (line: 
     '--enable-aggregator-routing=true',
     '--kubelet-preferred-address-types=InternalIP',
   ]);
-  await waitFor(state, 'kube-apiserver ready', 'kube-apiserver', async () => (await httpsGet(`${state.server}/readyz`, serving.caCert, state.adminToken)).status === 200, 90_000);
+  await waitFor(state, 'kube-apiserver ready', 'kube-apiserver', async () => (await httpGet(`${state.server}/readyz`, { ca: serving.caCert, token: state.adminToken })).status === 200, 90_000);
   writeFileSync(
     state.kubeconfig,
     JSON.stringify({
@@ -232,6 +233,13 @@ async function startAll(state: ClusterState, options: StartOptions, log: (line: 
     '--secure-port=0',
   ]);
   startDetached(state, 'kube-scheduler', binaries.scheduler, [`--kubeconfig=${state.kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
+
+  const loki = lokiSetup(dir, state.gateway, await freePort(), await freePort());
+  state.lokiUrl = loki.url;
+  startDetached(state, 'loki', options.loki, loki.args);
+  const prometheus = prometheusSetup(dir, state.gateway, await freePort(), { server: state.server, caFile: state.caFile, token: state.adminToken });
+  state.prometheusUrl = prometheus.url;
+  startDetached(state, 'prometheus', options.prometheus, prometheus.args);
 
   // containerd: its own root, state and sockets; OOM score adjustments are
   // refused on these VMs (no CAP_SYS_RESOURCE), so containerd must not ask.
@@ -363,6 +371,9 @@ state = "${join(ctrd, 'state')}"
   );
   await waitFor(state, 'the default ServiceAccount', 'kube-controller-manager', () => kubectl('get', 'serviceaccount', 'default', '--ignore-not-found', '-o', 'name').trim() !== '', 60_000);
   step(`node ${state.node} Ready`);
+  await waitFor(state, 'Loki ready', 'loki', async () => (await httpGet(`${state.lokiUrl}/ready`)).status === 200, 120_000);
+  await waitFor(state, 'Prometheus ready', 'prometheus', async () => (await httpGet(`${state.prometheusUrl}/-/ready`)).status === 200, 60_000);
+  step(`Loki at ${state.lokiUrl}, Prometheus at ${state.prometheusUrl}`);
 }
 
 /**
@@ -400,7 +411,7 @@ export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): s
   for (const pid of pods) kill(pid, 'SIGKILL');
   if (pods.length > 0) done.push(`killed ${pods.length} container processes`);
   stopProcess('containerd');
-  for (const name of ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) stopProcess(name);
+  for (const name of ['prometheus', 'loki', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) stopProcess(name);
   spawnSync('sleep', ['0.3']);
 
   const unmounted = unmountBelow(dir);

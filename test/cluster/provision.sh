@@ -5,8 +5,9 @@
 #   - Debian packages: containerd, runc, CNI plugins, busybox-static, nftables
 #     (installed once with apt-get; no service is started);
 #   - Kubernetes components (apiserver, controller-manager, scheduler,
-#     kubelet, kube-proxy, kubectl) and etcd, built from the Go module proxy
-#     at the versions pinned in test/cluster/versions.ts;
+#     kubelet, kube-proxy, kubectl), etcd, promtail and Loki (one Loki
+#     module), Prometheus and promtool, built from the Go module proxy at the
+#     versions pinned in test/cluster/versions.ts;
 #   - the images pods run, as OCI archives (pause, busybox, promtail,
 #     sre-quero's own image from this tree).
 # Progress and timings go to stderr; stdout's only line is the path of the
@@ -23,6 +24,7 @@ pin() { sed -nE "s/^export const $1 = '([^']+)';/\1/p" "$here/versions.ts"; }
 K8S_VERSION=$(pin K8S_VERSION)
 ETCD_VERSION=$(pin ETCD_VERSION)
 PROMTAIL_VERSION=$(pin PROMTAIL_VERSION)
+PROMETHEUS_VERSION=$(pin PROMETHEUS_VERSION)
 CACHE_ROOT=${SRE_QUERO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sre-quero}
 BIN_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/bin"
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -72,8 +74,23 @@ if [ ! -x "$BIN_DIR/etcd" ] || ! "$BIN_DIR/etcd" --version 2>/dev/null | grep -q
 fi
 "$BIN_DIR/kube-apiserver" --version >&2
 
+# promtail and Loki: one module (github.com/grafana/loki/v3), one build.
+LOKI_DIR="$CACHE_ROOT/loki-v$PROMTAIL_VERSION"
+if [ ! -x "$LOKI_DIR/promtail" ] || [ ! -x "$LOKI_DIR/loki" ]; then
+  rm -rf "$LOKI_DIR.tmp"
+  timed "promtail and Loki v$PROMTAIL_VERSION" bash "$here/build/loki.sh" "$PROMTAIL_VERSION" "$LOKI_DIR.tmp"
+  rm -rf "$LOKI_DIR" && mv "$LOKI_DIR.tmp" "$LOKI_DIR"
+fi
+PROMETHEUS_DIR="$CACHE_ROOT/prometheus-v$PROMETHEUS_VERSION"
+if [ ! -x "$PROMETHEUS_DIR/prometheus" ] || [ ! -x "$PROMETHEUS_DIR/promtool" ]; then
+  rm -rf "$PROMETHEUS_DIR.tmp"
+  timed "Prometheus v$PROMETHEUS_VERSION and promtool" bash "$here/build/prometheus.sh" "$PROMETHEUS_VERSION" "$PROMETHEUS_DIR.tmp"
+  rm -rf "$PROMETHEUS_DIR" && mv "$PROMETHEUS_DIR.tmp" "$PROMETHEUS_DIR"
+fi
+
 # Images: pause, busybox, promtail, sre-quero (in that order on its stdout).
-mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION SRE_QUERO_PROMTAIL_VERSION=$PROMTAIL_VERSION bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
+mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION SRE_QUERO_PROMTAIL_VERSION=$PROMTAIL_VERSION \
+  SRE_QUERO_PROMTAIL_BIN=$LOKI_DIR/promtail bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
 [ ${#archives[@]} -eq 4 ] || { log "images.sh did not name four archives"; exit 1; }
 
 manifest="$CACHE_ROOT/provisioned.json"
@@ -82,6 +99,10 @@ cat > "$manifest.tmp" <<JSON
   "kubernetes": "$K8S_VERSION",
   "etcd": "$ETCD_VERSION",
   "bin": "$BIN_DIR",
+  "loki": "$LOKI_DIR/loki",
+  "promtail": "$LOKI_DIR/promtail",
+  "prometheus": "$PROMETHEUS_DIR/prometheus",
+  "promtool": "$PROMETHEUS_DIR/promtool",
   "images": {
     "pause": "${archives[0]}",
     "busybox": "${archives[1]}",

@@ -13,7 +13,7 @@ export const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
 export const STATUS_FILE = `${SUITE_DIR}.status.json`;
 
 export type SuiteStatus =
-  | { ok: true; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string }
+  | { ok: true; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string; lokiUrl: string; prometheusUrl: string; promtail: string }
   | { ok: false; reason: string };
 
 export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus> {
@@ -37,6 +37,9 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
         promtailImage: cluster.promtailImage,
         busyboxImage: cluster.busyboxImage,
         podCidr: state.podCidr,
+        lokiUrl: state.lokiUrl,
+        prometheusUrl: state.prometheusUrl,
+        promtail: cluster.provisioned.promtail,
       };
     } catch (error) {
       status = { ok: false, reason: `the cluster with a real node did not start: ${(error as Error).message}` };

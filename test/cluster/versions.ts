@@ -7,7 +7,9 @@ import { join } from 'node:path';
 
 export const K8S_VERSION = '1.37.2';
 export const ETCD_VERSION = '3.6.8';
+/** promtail and Loki come from one module (github.com/grafana/loki/v3): one version. */
 export const PROMTAIL_VERSION = '3.6.15';
+export const PROMETHEUS_VERSION = '3.16.0';
 
 export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
   env.SRE_QUERO_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sre-quero');

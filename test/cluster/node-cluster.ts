@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCertificates } from '../../src/certs.js';
@@ -64,12 +64,13 @@ export interface StartOptions {
   dir: string;
   binaries: Binaries;
   version: string;
-  /** OCI archives to import into containerd; the first must be the pause image. */
+  /** OCI archives to import into containerd (`pauseImage` among them). */
   images: string[];
   pauseImage: string;
+  /** The binaries run beside the node. */
   loki: string;
   prometheus: string;
-  /** Second octet-free part of the address plan: pods 10.244.<n>.0/24, Services 10.96.<n>.0/24. */
+  /** The address block: pods 10.244.<n>.0/24, Services 10.96.<n>.0/24, bridge sqbr<n>. */
   subnet?: number;
   log?: (line: string) => void;
 }
@@ -85,6 +86,20 @@ function startDetached(state: ClusterState, name: string, command: string, args:
   if (child.pid === undefined) throw new Error(`${name} did not start`);
   state.pids[name] = child.pid;
   writeState(state);
+}
+
+function terminate(pid: number): void {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone already */
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (isAlive(pid) && Date.now() < deadline) spawnSync('sleep', ['0.1']);
+  if (isAlive(pid)) signal('SIGKILL');
 }
 
 export function logTail(dir: string, name: string, lines = 30): string {
@@ -144,7 +159,7 @@ export async function startCluster(options: StartOptions): Promise<ClusterState>
     server: '',
     caFile: join(dir, 'pki', 'ca.crt'),
     kubeconfig: join(dir, 'kubeconfig'),
-    adminToken: `admin-${process.pid}-${Date.now()}`,
+    adminToken: randomBytes(24).toString('hex'),
     containerdSocket: join(dir, 'containerd', 'containerd.sock'),
     lokiUrl: '',
     prometheusUrl: '',
@@ -396,10 +411,7 @@ export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): s
   const stopProcess = (name: string) => {
     const pid = state.pids[name];
     if (pid === undefined || !isAlive(pid)) return;
-    kill(-pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (isAlive(pid) && Date.now() < deadline) spawnSync('sleep', ['0.1']);
-    if (isAlive(pid)) kill(-pid, 'SIGKILL');
+    terminate(pid);
     done.push(`stopped ${name}`);
   };
   // The node first, so nothing restarts the pods we kill.

@@ -5,9 +5,9 @@
 #   - Debian packages: containerd, runc, CNI plugins, busybox-static, nftables
 #     (installed once with apt-get; no service is started);
 #   - Kubernetes components (apiserver, controller-manager, scheduler,
-#     kubelet, kube-proxy, kubectl), etcd, promtail and Loki (one Loki
-#     module), Prometheus and promtool, built from the Go module proxy at the
-#     versions pinned in test/cluster/versions.ts;
+#     kubelet, kube-proxy, kubectl), etcd, promtail, Loki, Prometheus and
+#     promtool, built from the Go module proxy at the versions pinned in
+#     test/cluster/versions.ts;
 #   - the images pods run, as OCI archives (pause, busybox, promtail,
 #     sre-quero's own image from this tree).
 # Progress and timings go to stderr; stdout's only line is the path of the
@@ -24,6 +24,7 @@ pin() { sed -nE "s/^export const $1 = '([^']+)';/\1/p" "$here/versions.ts"; }
 K8S_VERSION=$(pin K8S_VERSION)
 ETCD_VERSION=$(pin ETCD_VERSION)
 PROMTAIL_VERSION=$(pin PROMTAIL_VERSION)
+LOKI_VERSION=$(pin LOKI_VERSION)
 PROMETHEUS_VERSION=$(pin PROMETHEUS_VERSION)
 CACHE_ROOT=${SRE_QUERO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sre-quero}
 BIN_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/bin"
@@ -74,11 +75,17 @@ if [ ! -x "$BIN_DIR/etcd" ] || ! "$BIN_DIR/etcd" --version 2>/dev/null | grep -q
 fi
 "$BIN_DIR/kube-apiserver" --version >&2
 
-# promtail and Loki: one module (github.com/grafana/loki/v3), one build.
-LOKI_DIR="$CACHE_ROOT/loki-v$PROMTAIL_VERSION"
-if [ ! -x "$LOKI_DIR/promtail" ] || [ ! -x "$LOKI_DIR/loki" ]; then
+# promtail and Loki: commands of github.com/grafana/loki/v3, each at its pin.
+PROMTAIL_DIR="$CACHE_ROOT/promtail-v$PROMTAIL_VERSION"
+if [ ! -x "$PROMTAIL_DIR/promtail" ]; then
+  rm -rf "$PROMTAIL_DIR.tmp"
+  timed "promtail v$PROMTAIL_VERSION" bash "$here/build/loki.sh" "$PROMTAIL_VERSION" "$PROMTAIL_DIR.tmp" clients/cmd/promtail
+  rm -rf "$PROMTAIL_DIR" && mv "$PROMTAIL_DIR.tmp" "$PROMTAIL_DIR"
+fi
+LOKI_DIR="$CACHE_ROOT/loki-v$LOKI_VERSION"
+if [ ! -x "$LOKI_DIR/loki" ]; then
   rm -rf "$LOKI_DIR.tmp"
-  timed "promtail and Loki v$PROMTAIL_VERSION" bash "$here/build/loki.sh" "$PROMTAIL_VERSION" "$LOKI_DIR.tmp"
+  timed "Loki v$LOKI_VERSION" bash "$here/build/loki.sh" "$LOKI_VERSION" "$LOKI_DIR.tmp" cmd/loki
   rm -rf "$LOKI_DIR" && mv "$LOKI_DIR.tmp" "$LOKI_DIR"
 fi
 PROMETHEUS_DIR="$CACHE_ROOT/prometheus-v$PROMETHEUS_VERSION"
@@ -90,7 +97,7 @@ fi
 
 # Images: pause, busybox, promtail, sre-quero (in that order on its stdout).
 mapfile -t archives < <(SRE_QUERO_K8S_VERSION=$K8S_VERSION SRE_QUERO_PROMTAIL_VERSION=$PROMTAIL_VERSION \
-  SRE_QUERO_PROMTAIL_BIN=$LOKI_DIR/promtail bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
+  SRE_QUERO_PROMTAIL_BIN=$PROMTAIL_DIR/promtail bash "$here/build/images.sh" "$CACHE_ROOT" "$repo" | tail -n 4)
 [ ${#archives[@]} -eq 4 ] || { log "images.sh did not name four archives"; exit 1; }
 
 manifest="$CACHE_ROOT/provisioned.json"
@@ -100,7 +107,7 @@ cat > "$manifest.tmp" <<JSON
   "etcd": "$ETCD_VERSION",
   "bin": "$BIN_DIR",
   "loki": "$LOKI_DIR/loki",
-  "promtail": "$LOKI_DIR/promtail",
+  "promtail": "$PROMTAIL_DIR/promtail",
   "prometheus": "$PROMETHEUS_DIR/prometheus",
   "promtool": "$PROMETHEUS_DIR/promtool",
   "images": {

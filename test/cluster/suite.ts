@@ -13,7 +13,7 @@ export const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
 export const STATUS_FILE = `${SUITE_DIR}.status.json`;
 
 export type SuiteStatus =
-  | { ok: true; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string; lokiUrl: string; prometheusUrl: string; promtail: string }
+  | { ok: true; dir: string; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string; lokiUrl: string; prometheusUrl: string; promtail: string; loki: string }
   | { ok: false; reason: string };
 
 export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus> {
@@ -27,6 +27,7 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
       const { state } = cluster;
       status = {
         ok: true,
+        dir: SUITE_DIR,
         kubeconfig: state.kubeconfig,
         server: state.server,
         caFile: state.caFile,
@@ -40,6 +41,7 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
         lokiUrl: state.lokiUrl,
         prometheusUrl: state.prometheusUrl,
         promtail: cluster.provisioned.promtail,
+        loki: cluster.provisioned.loki,
       };
     } catch (error) {
       status = { ok: false, reason: `the cluster with a real node did not start: ${(error as Error).message}` };

@@ -7,8 +7,14 @@ import { join } from 'node:path';
 
 export const K8S_VERSION = '1.37.2';
 export const ETCD_VERSION = '3.6.8';
-/** promtail and Loki come from one module (github.com/grafana/loki/v3): one version. */
+/** The newest v3.6 source tag (promtail's last line); the injected default image is older (see src/injection/settings.ts). */
 export const PROMTAIL_VERSION = '3.6.15';
+/**
+ * The newest Loki whose dependencies the Go module proxy serves in full:
+ * v3.6.15's replace of thanos-io/objstore points at a grafana/objstore
+ * pseudo-version the proxy refuses (403), which cmd/loki needs.
+ */
+export const LOKI_VERSION = '3.7.8';
 export const PROMETHEUS_VERSION = '3.16.0';
 
 export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { httpGet, isReady, namespaceFor, nodeClusterOrSkip, type NodeCluster } from './node-harness.js';
+import { apps, exactlyOnce, lokiStreams, prometheus, promtailPid } from './log-harness.js';
+import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Lines an app writes reach Loki, labelled, through the injected sidecar and
 // the central template; Prometheus scrapes the sidecars through the Service
@@ -12,71 +13,9 @@ import { httpGet, isReady, namespaceFor, nodeClusterOrSkip, type NodeCluster } f
 
 const cluster = nodeClusterOrSkip();
 
-/** The streams Loki holds for `selector` with lines containing `needle`. */
-async function lokiStreams(cluster: NodeCluster, selector: string, needle: string): Promise<{ stream: Record<string, string>; values: [string, string][] }[]> {
-  const query = encodeURIComponent(`${selector} |= "${needle}"`);
-  const start = (Date.now() - 10 * 60_000) * 1e6;
-  const reply = await httpGet(`${cluster.lokiUrl}/loki/api/v1/query_range?query=${query}&start=${start}&limit=1000&direction=forward`);
-  if (reply.status !== 200) throw new Error(`Loki answered ${reply.status}: ${reply.body}`);
-  return (JSON.parse(reply.body) as Json).data.result;
-}
-
-async function prometheus(cluster: NodeCluster, query: string): Promise<Json[]> {
-  const reply = await httpGet(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
-  if (reply.status !== 200) throw new Error(`Prometheus answered ${reply.status}: ${reply.body}`);
-  return (JSON.parse(reply.body) as Json).data.result as Json[];
-}
-
-/** A busybox app that serves HTTP and writes nothing until the test makes it. */
-function app(name: string, namespace: string, annotations: Record<string, string>, replicas = 1): Json {
-  return parse(`
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  replicas: ${replicas}
-  selector: {matchLabels: {app: ${name}}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-      annotations: ${JSON.stringify(annotations)}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: web
-          image: IMAGE
-          imagePullPolicy: Never
-          command: [sh, -c, 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
-`) as Json;
-}
-
 if (cluster !== undefined) {
   const { api, kubectl } = cluster;
-
-  const deploy = async (t: Test, namespace: string, name: string, annotations: Record<string, string>, replicas = 1) => {
-    const manifest = app(name, namespace, annotations, replicas);
-    manifest.spec.template.spec.containers[0].image = cluster.busyboxImage;
-    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
-    const applied = await kubectl(['apply', '-f', '-'], { input: `${JSON.stringify(manifest)}\n${JSON.stringify(service)}` });
-    t.equal(applied.status, 0, `apply ${namespace}/${name}`, { stderr: applied.stderr });
-    return waitFor(
-      `${namespace}/${name} Ready`,
-      async () => {
-        const pods = ((await api('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3D${name}`)).body as Json).items as Json[];
-        const live = pods.filter((p) => !p.metadata.deletionTimestamp);
-        return live.length === replicas && live.every(isReady) ? live : undefined;
-      },
-      60_000,
-    );
-  };
-  const deployOne = async (t: Test, namespace: string, name: string, annotations: Record<string, string>): Promise<Json> =>
-    (await deploy(t, namespace, name, annotations))[0] as Json;
-  const write = async (t: Test, pod: Json, file: string, line: string) => {
-    const exec = await kubectl(['-n', pod.metadata.namespace, 'exec', pod.metadata.name, '-c', 'web', '--', 'sh', '-c', `mkdir -p "$(dirname ${file})" && echo '${line}' >> ${file}`]);
-    t.equal(exec.status, 0, `${pod.metadata.name} writes to ${file}`, { stderr: exec.stderr });
-  };
+  const { deploy, deployOne, write } = apps(cluster);
 
   t.test('an annotated Deployment: a line written after readiness is in Loki within 30 s, with the pod\'s real labels', async (t) => {
     const ns = await namespaceFor(cluster, 'logs-annotated');
@@ -85,7 +24,7 @@ if (cluster !== undefined) {
     await write(t, pod, '/var/log/app/access.log', line);
     const written = Date.now();
     const streams = await waitFor('the line in Loki', async () => {
-      const found = await lokiStreams(cluster, `{namespace="${ns}"}`, line);
+      const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, line);
       return found.length > 0 ? found : undefined;
     }, 30_000);
     t.comment(`in Loki ${((Date.now() - written) / 1000).toFixed(1)} s after it was written`);
@@ -111,12 +50,12 @@ if (cluster !== undefined) {
     await write(t, plain, '/var/log/app/access.log', `plain ${mark}`);
     await write(t, optedOut, '/var/log/app/access.log', `quiet ${mark}`);
     const streams = await waitFor('the plain pod\'s line in Loki', async () => {
-      const found = await lokiStreams(cluster, `{namespace="${ns}"}`, `plain ${mark}`);
+      const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `plain ${mark}`);
       return found.length > 0 ? found : undefined;
     }, 30_000);
     t.equal(streams[0]?.stream.pod, plain.metadata.name);
     // The plain pod's line arrived; the opted-out pod's, written at the same time, must not.
-    t.same(await lokiStreams(cluster, `{namespace="${ns}"}`, `quiet ${mark}`), [], 'nothing from the opted-out pod');
+    t.same(await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `quiet ${mark}`), [], 'nothing from the opted-out pod');
   });
 
   t.test('log-path and log-glob overrides: lines from the chosen folder and pattern arrive, others do not', async (t) => {
@@ -131,12 +70,12 @@ if (cluster !== undefined) {
     await write(t, pod, '/srv/logs/debug.log', `other-pattern ${mark}`);
     await write(t, pod, '/var/log/app/access.log', `default-folder ${mark}`);
     const streams = await waitFor('the chosen file\'s line in Loki', async () => {
-      const found = await lokiStreams(cluster, `{namespace="${ns}"}`, `chosen ${mark}`);
+      const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `chosen ${mark}`);
       return found.length > 0 ? found : undefined;
     }, 30_000);
     t.equal(streams[0]?.stream.filename, '/srv/logs/access-1.txt');
-    t.same(await lokiStreams(cluster, `{namespace="${ns}"}`, `other-pattern ${mark}`), [], 'a file outside the glob: nothing');
-    t.same(await lokiStreams(cluster, `{namespace="${ns}"}`, `default-folder ${mark}`), [], 'the default folder, not shared: nothing');
+    t.same(await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `other-pattern ${mark}`), [], 'a file outside the glob: nothing');
+    t.same(await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `default-folder ${mark}`), [], 'the default folder, not shared: nothing');
   });
 
   t.test('Prometheus scrapes every injected pod through the promtail-http Service port; the target goes when the port does', async (t) => {
@@ -165,4 +104,45 @@ if (cluster !== undefined) {
     }, 60_000);
     t.pass('the target disappeared');
   });
+
+  t.test('the sidecar restarts (its process killed): no line shipped twice, none lost (positions on their emptyDir)', async (t) => {
+    const ns = await namespaceFor(cluster, 'logs-restart');
+    const pod = await deployOne(t, ns, 'orders', { 'logging.sre-quero/sidecar': 'true' });
+    const mark = randomUUID();
+    const lines = Array.from({ length: 20 }, (_, i) => `line ${i} ${mark}`);
+    for (const line of lines.slice(0, 10)) await write(t, pod, '/var/log/app/access.log', line);
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}"}`, mark, lines.slice(0, 10), 30_000), [...lines.slice(0, 10)].sort(), 'the first ten arrived');
+
+    const pid = promtailPid(pod.metadata.name);
+    t.ok(pid, `promtail runs as host pid ${pid}`);
+    process.kill(pid as number, 'SIGTERM');
+    for (const line of lines.slice(10)) await write(t, pod, '/var/log/app/access.log', line);
+    await waitFor('the sidecar restarted and Ready', async () => {
+      const now = (await api('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`)).body as Json;
+      const status = (now.status.containerStatuses as Json[]).find((c) => c.name === 'promtail');
+      return status !== undefined && status.restartCount >= 1 && status.ready ? status : undefined;
+    }, 60_000);
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}"}`, mark, lines, 30_000), [...lines].sort(), 'all twenty, each once');
+  });
+
+  t.test("the team's own ConfigMap (config-map annotation) is the one promtail runs with", async (t) => {
+    const ns = await namespaceFor(cluster, 'logs-team-config');
+    // The team's config: the central one plus a label of its own.
+    const central = parse(((await api('GET', '/api/v1/namespaces/sre-quero/configmaps/sre-quero-promtail-template')).body as Json).data['promtail.yaml']) as Json;
+    central.scrape_configs[0].static_configs[0].labels.team = 'payments';
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'payments-promtail', namespace: ns }, data: { 'promtail.yaml': JSON.stringify(central) } };
+    t.equal((await api('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap)).status, 201);
+    const pod = await deployOne(t, ns, 'payments', { 'logging.sre-quero/sidecar': 'true', 'logging.sre-quero/config-map': 'payments-promtail' });
+    t.equal(pod.spec.volumes.find((v: Json) => v.name === 'promtail-config')?.configMap.name, 'payments-promtail');
+    const line = `charge ${randomUUID()}`;
+    await write(t, pod, '/var/log/app/access.log', line);
+    const streams = await waitFor('the line in Loki', async () => {
+      const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, line);
+      return found.length > 0 ? found : undefined;
+    }, 30_000);
+    t.equal(streams[0]?.stream.team, 'payments', "labelled by the team's config");
+    const stored = (await api('GET', `/api/v1/namespaces/${ns}/configmaps/payments-promtail`)).body as Json;
+    t.same(parse(stored.data['promtail.yaml']), central, "the team's ConfigMap is left as the team wrote it");
+  });
+
 }

@@ -3,6 +3,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
+import { listeningAddresses, promtailPid } from './log-harness.js';
 import { httpGet, isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Pods that really run, on the real node, injected by sre-quero running
@@ -109,6 +110,11 @@ spec:
     const before = await httpGet(metricsUrl);
     t.equal(before.status, 200, 'promtail-http answers on the pod IP');
     t.equal((await httpGet(`http://${pod.status.podIP}:9080/ready`)).status, 200, "promtail's /ready with no file to tail yet");
+    const pid = promtailPid(pod.metadata.name);
+    t.ok(pid, 'the sidecar runs promtail');
+    const listening = listeningAddresses(pid as number);
+    t.ok(listening.some((address) => address.endsWith(':9080')), `listens on 9080 (${listening.join(', ')})`);
+    t.same(listening.filter((address) => !address.endsWith(':9080') && !address.startsWith('127.0.0.1:')), [], 'and on nothing else but loopback');
 
     // A line the app writes to the shared folder is read by promtail.
     const line = `GET /checkout ${randomUUID()}`;

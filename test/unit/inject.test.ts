@@ -102,6 +102,7 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       '-config.file=/etc/promtail/promtail.yaml',
       '-config.expand-env=true',
       `-server.http-listen-port=${s.port}`,
+      '-server.grpc-listen-address=127.0.0.1',
       '-positions.file=/run/promtail/positions.yaml',
     ],
     env: [

@@ -178,15 +178,8 @@ else
 fi
 
 # ---- promtail ----------------------------------------------------------------
-# The binary is built by build/loki.sh: provision.sh passes its path; run
-# alone, this script builds it into the cache as provision.sh would.
-promtail_bin=${SRE_QUERO_PROMTAIL_BIN:-$cache/loki-v$PROMTAIL_VERSION/promtail}
-if [ ! -x "$promtail_bin" ]; then
-  start=$SECONDS
-  bash "$here/loki.sh" "$PROMTAIL_VERSION" "$cache/loki-v$PROMTAIL_VERSION.tmp" || fail "building promtail $PROMTAIL_VERSION failed"
-  mv "$cache/loki-v$PROMTAIL_VERSION.tmp" "$cache/loki-v$PROMTAIL_VERSION"
-  log "promtail and loki $PROMTAIL_VERSION built in $((SECONDS - start)) s"
-fi
+# The binary is built by build/loki.sh; provision.sh passes its path.
+promtail_bin=${SRE_QUERO_PROMTAIL_BIN:?set by provision.sh: the promtail binary build/loki.sh made}
 out=$("$promtail_bin" -version 2>&1) || fail "$promtail_bin -version failed: $out"
 grep -q "version $PROMTAIL_VERSION\b" <<<"$out" || fail "$promtail_bin -version does not print $PROMTAIL_VERSION: $out"
 promtail_tar=$images/promtail-$PROMTAIL_VERSION.tar

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Builds promtail (clients/cmd/promtail) and loki (cmd/loki, single binary)
-# of one github.com/grafana/loki/v3 release from the Go module proxy into
-# <out-dir>, together: they share most packages, so the second costs little.
+# Builds commands of one github.com/grafana/loki/v3 release from the Go
+# module proxy into <out-dir>: promtail (clients/cmd/promtail) and/or loki
+# (cmd/loki, single binary).
+#
+# Not every release's dependencies are all served: loki v3.6.15 replaces
+# thanos-io/objstore with a grafana/objstore pseudo-version the proxy refuses
+# (403), which cmd/loki needs and promtail does not. Hence one script, called
+# per release and command (see provision.sh).
 #
 # `go install github.com/grafana/loki/v3/clients/cmd/promtail@vX` is refused:
 # loki's go.mod has replace directives. So a throwaway module requires loki/v3
@@ -12,10 +17,14 @@
 # version loki's go.mod lists. No cgo, so promtail has no journal support
 # (the promtail_journal_enabled tag needs it).
 #
-# usage: loki.sh <version, e.g. 3.6.15> <out-dir>
+# usage: loki.sh <version, e.g. 3.6.15> <out-dir> <command path>...
+#   e.g. loki.sh 3.6.15 out clients/cmd/promtail
 set -euo pipefail
 version=$1
 out=$2
+shift 2
+packages=()
+for command in "$@"; do packages+=("github.com/grafana/loki/v3/$command"); done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -31,13 +40,14 @@ loki_mod=$(cd "$work" && go mod download -json "github.com/grafana/loki/v3@v$ver
   sed -nE 's#^replace\s+(\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$#replace \1 => \2 \3#p; /^exclude\s/p' "$loki_mod"
 } > "$work/go.mod"
 cd "$work"
-go get "github.com/grafana/loki/v3/clients/cmd/promtail@v$version" "github.com/grafana/loki/v3/cmd/loki@v$version" >&2
+go get "${packages[@]/%/@v$version}" >&2
 # Version stamp as loki's Makefile sets it (its init() copies it into
 # github.com/prometheus/common/version, which -version prints).
 mkdir -p "$out"
 CGO_ENABLED=0 go build -trimpath -tags netgo \
   -ldflags "-s -w -X github.com/grafana/loki/v3/pkg/util/build.Version=$version" \
-  -o "$out/" github.com/grafana/loki/v3/clients/cmd/promtail github.com/grafana/loki/v3/cmd/loki >&2
-for binary in promtail loki; do
+  -o "$out/" "${packages[@]}" >&2
+for command in "$@"; do
+  binary=${command##*/}
   "$out/$binary" -version 2>&1 | grep -q "version $version\b" || { echo "loki.sh: $binary -version does not say $version" >&2; exit 1; }
 done

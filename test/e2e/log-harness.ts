@@ -1,0 +1,133 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { Test } from 'tap';
+import { parse } from 'yaml';
+import type { Json } from '../helpers/reviews.js';
+import { waitFor } from './harness.js';
+import { httpGet, isReady, type NodeCluster } from './node-harness.js';
+
+// What the log-pipeline tests share: Loki and Prometheus queries, a busybox
+// app that writes only when told to, and where its sidecar's process is.
+
+/** The streams Loki holds for `selector` with lines containing `needle`. */
+export async function lokiStreams(lokiUrl: string, selector: string, needle: string): Promise<{ stream: Record<string, string>; values: [string, string][] }[]> {
+  const query = encodeURIComponent(`${selector} |= "${needle}"`);
+  const start = (Date.now() - 10 * 60_000) * 1e6;
+  const reply = await httpGet(`${lokiUrl}/loki/api/v1/query_range?query=${query}&start=${start}&limit=1000&direction=forward`);
+  if (reply.status !== 200) throw new Error(`Loki answered ${reply.status}: ${reply.body}`);
+  return (JSON.parse(reply.body) as Json).data.result;
+}
+
+export async function prometheus(cluster: NodeCluster, query: string): Promise<Json[]> {
+  const reply = await httpGet(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
+  if (reply.status !== 200) throw new Error(`Prometheus answered ${reply.status}: ${reply.body}`);
+  return (JSON.parse(reply.body) as Json).data.result as Json[];
+}
+
+/** The host pid of the promtail process of `pod` (the test runs on the node, as root). */
+export function promtailPid(podName: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.startsWith('/usr/bin/promtail')) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`POD_NAME=${podName}`)) return Number(entry);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+/** The TCP addresses a process listens on ("0.0.0.0:9080", "[::]:9080", "127.0.0.1:41234"), from its network namespace's tables and its own sockets. */
+export function listeningAddresses(pid: number): string[] {
+  const inodes = new Set(
+    readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
+      .map((target) => /^socket:\[(\d+)\]$/.exec(target)?.[1])
+      .filter((inode): inode is string => inode !== undefined),
+  );
+  const addresses: string[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    for (const row of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const fields = row.trim().split(/\s+/);
+      if (fields[3] !== '0A' || !inodes.has(fields[9] as string)) continue; // 0A: LISTEN
+      const [hex, portHex] = (fields[1] as string).split(':') as [string, string];
+      const port = parseInt(portHex, 16);
+      if (table === 'tcp') {
+        const ip = [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
+        addresses.push(`${ip}:${port}`);
+      } else {
+        addresses.push(/^0+$/.test(hex) ? `[::]:${port}` : /^0{20}FFFF0000/i.test(hex) ? `[::ffff]:${port}` : hex === '00000000000000000000000001000000' ? `[::1]:${port}` : `[${hex}]:${port}`);
+      }
+    }
+  }
+  return addresses.sort();
+}
+
+/** Every line of `lines` once in Loki, nothing else with `mark`. */
+export async function exactlyOnce(lokiUrl: string, selector: string, mark: string, lines: string[], timeoutMs: number): Promise<string[]> {
+  const want = JSON.stringify([...lines].sort());
+  let last: string[] = [];
+  try {
+    return await waitFor('every line in Loki', async () => {
+      last = (await lokiStreams(lokiUrl, selector, mark)).flatMap((s) => s.values.map(([, text]) => text)).sort();
+      return JSON.stringify(last) === want ? last : undefined;
+    }, timeoutMs);
+  } catch {
+    return last;
+  }
+}
+
+/** A busybox app that serves HTTP and writes nothing until the test makes it. */
+function app(name: string, namespace: string, annotations: Record<string, string>, replicas = 1): Json {
+  return parse(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  replicas: ${replicas}
+  selector: {matchLabels: {app: ${name}}}
+  template:
+    metadata:
+      labels: {app: ${name}}
+      annotations: ${JSON.stringify(annotations)}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: web
+          image: IMAGE
+          imagePullPolicy: Never
+          command: [sh, -c, 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+`) as Json;
+}
+
+
+/** Deploys apps (with a Service) and writes their lines, as a team would. */
+export function apps(cluster: NodeCluster) {
+  const { api, kubectl } = cluster;
+  const deploy = async (t: Test, namespace: string, name: string, annotations: Record<string, string>, replicas = 1) => {
+    const manifest = app(name, namespace, annotations, replicas);
+    manifest.spec.template.spec.containers[0].image = cluster.busyboxImage;
+    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
+    const applied = await kubectl(['apply', '-f', '-'], { input: `${JSON.stringify(manifest)}\n${JSON.stringify(service)}` });
+    t.equal(applied.status, 0, `apply ${namespace}/${name}`, { stderr: applied.stderr });
+    return waitFor(
+      `${namespace}/${name} Ready`,
+      async () => {
+        const pods = ((await api('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3D${name}`)).body as Json).items as Json[];
+        const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+        return live.length === replicas && live.every(isReady) ? live : undefined;
+      },
+      60_000,
+    );
+  };
+  const deployOne = async (t: Test, namespace: string, name: string, annotations: Record<string, string>): Promise<Json> =>
+    (await deploy(t, namespace, name, annotations))[0] as Json;
+  const write = async (t: Test, pod: Json, file: string, line: string) => {
+    const exec = await kubectl(['-n', pod.metadata.namespace, 'exec', pod.metadata.name, '-c', 'web', '--', 'sh', '-c', `mkdir -p "$(dirname ${file})" && echo '${line}' >> ${file}`]);
+    t.equal(exec.status, 0, `${pod.metadata.name} writes to ${file}`, { stderr: exec.stderr });
+  };
+  return { deploy, deployOne, write };
+}

@@ -80,8 +80,10 @@ export async function startControlPlane(
       if (children.some((child) => child.exitCode !== null)) break;
       await sleep(250);
     }
+    const error = new Error(`${what} did not become ready; last log lines:\n${logTail(log)}`);
     killAll();
-    throw new Error(`${what} did not become ready; last log lines:\n${logTail(log)}`);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    throw error;
   };
 
   start('etcd', binaries.etcd, etcdArgs(join(dir, 'etcd'), etcdPort, peerPort));

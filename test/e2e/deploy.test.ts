@@ -1,5 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
@@ -8,6 +7,7 @@ import { MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS } from '../../src/webhook-contra
 import type { Identity } from '../cluster/control-plane.js';
 import type { Json } from '../helpers/reviews.js';
 import { controlPlaneOrSkip, kustomize, repoRoot, waitFor } from './harness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // deploy/ as a platform team applies it, against the real API server; and the
 // webhook's ServiceAccount acting with exactly the RBAC deploy/ grants.
@@ -43,7 +43,7 @@ async function schemaProblems(objects: Json[]): Promise<string[]> {
 }
 
 if (cp !== undefined) {
-  const workdir = mkdtempSync(join(tmpdir(), 'sq-deploy-'));
+  const workdir = tempDir('deploy');
   cpSync(`${repoRoot}deploy`, join(workdir, 'deploy'), { recursive: true });
   const base = await kustomize(cp, join(workdir, 'deploy/base'));
 

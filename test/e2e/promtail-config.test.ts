@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { freePort } from '../cluster/net.js';
 import { cacheRoot, clusterRequired } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // The config the sidecars really run, checked by the real promtail: the
 // central template of deploy/base with the environment each injected sidecar
@@ -23,8 +23,7 @@ if (promtail === undefined || !existsSync(promtail)) {
   if (clusterRequired()) t.fail(`SRE_QUERO_REQUIRE_CLUSTER=1 but ${hint}`);
   else t.plan(0, hint);
 } else {
-  const work = mkdtempSync(join(tmpdir(), 'sq-promtail-'));
-  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const work = tempDir('promtail');
   const template = parse(readFileSync(join(root, 'deploy/base/promtail-template.yaml'), 'utf8')) as Json;
   const config = join(work, 'promtail.yaml');
   writeFileSync(config, template.data['promtail.yaml']);

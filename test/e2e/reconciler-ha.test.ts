@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Json } from '../helpers/reviews.js';
 import { controlPlaneOrSkip, waitFor } from './harness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // Leadership and resilience of the reconciler on a real API server: one
 // replica reconciles at a time, another takes over, and dropped watches
@@ -114,7 +114,7 @@ if (cp !== undefined) {
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     t.teardown(() => proxy.close());
-    const viaProxy = join(mkdtempSync(join(tmpdir(), 'sq-proxy-')), 'kubeconfig');
+    const viaProxy = join(tempDir('proxy'), 'kubeconfig');
     const config = JSON.parse(readFileSync(cp.kubeconfig, 'utf8')) as Json;
     config.clusters[0].cluster.server = `https://127.0.0.1:${(proxy.address() as { port: number }).port}`;
     writeFileSync(viaProxy, JSON.stringify(config));

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
 import { makeCertificates, type CertificateBundle } from '../../src/certs.js';
 import type { Json } from './reviews.js';
+import { tempDir } from './temp-dir.js';
 
 // `sre-quero serve` (or the image's dist/bin.js) as a real child process, for
 // the tests that need one: its JSON log lines, its address, its exit.
@@ -24,7 +24,7 @@ export interface ServerProcess {
 }
 
 /** A localhost serving certificate in `dir` (made if missing): tls.crt and tls.key. */
-export function writeLocalhostCertificate(dir = mkdtempSync(join(tmpdir(), 'sq-cert-'))): CertificateBundle & { dir: string; certFile: string; keyFile: string } {
+export function writeLocalhostCertificate(dir = tempDir('cert')): CertificateBundle & { dir: string; certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });
   const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
   const certFile = join(dir, 'tls.crt');

@@ -1,17 +1,17 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { makeCertificates } from '../../src/certs.js';
 import { ensureDevCertificate, readTls, TlsError, watchCertificate } from '../../src/tls.js';
 import { httpsPost } from '../helpers/https.js';
 import { recipeReview, testApp } from '../helpers/reviews.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const localhostBundle = () => makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
 
 t.test('the development certificate is made once, for localhost and 127.0.0.1', async (t) => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'sq-dev-')), 'certs/dev');
+  const dir = join(tempDir('dev'), 'certs/dev');
   t.equal(ensureDevCertificate(dir), true, 'created');
   const first = readFileSync(join(dir, 'tls.crt'), 'utf8');
   t.equal(ensureDevCertificate(dir), false, 'kept on the second call');
@@ -25,7 +25,7 @@ t.test('the development certificate is made once, for localhost and 127.0.0.1', 
 });
 
 t.test('readTls refuses missing files and mismatched pairs with a clear error', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sq-tls-'));
+  const dir = tempDir('tls');
   const a = localhostBundle();
   const b = localhostBundle();
   writeFileSync(join(dir, 'a.crt'), a.cert);
@@ -36,7 +36,7 @@ t.test('readTls refuses missing files and mismatched pairs with a clear error', 
 });
 
 t.test('real HTTPS: serves reviews, and swaps certificates without a restart', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sq-reload-'));
+  const dir = tempDir('reload');
   const certFile = join(dir, 'tls.crt');
   const keyFile = join(dir, 'tls.key');
   const first = localhostBundle();

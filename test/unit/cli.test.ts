@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '../../src/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface Run {
   code: number;
@@ -23,7 +23,7 @@ async function run(argv: string[], stdin = ''): Promise<Run> {
 
 const golden = (name: string) => new URL(`../fixtures/golden/${name}`, import.meta.url).pathname;
 const tempFile = (name: string, text: string): string => {
-  const path = join(mkdtempSync(join(tmpdir(), 'sq-cli-')), name);
+  const path = join(tempDir('cli'), name);
   writeFileSync(path, text);
   return path;
 };
@@ -105,7 +105,7 @@ t.test('usage errors: exit 2 and the usage text', async (t) => {
 t.test('certs: a CA, a serving certificate for the Service, the Secret and the caBundle patch', async (t) => {
   const { X509Certificate } = await import('node:crypto');
   const { parseAllDocuments } = await import('yaml');
-  const out = join(mkdtempSync(join(tmpdir(), 'sq-certs-')), 'generated');
+  const out = join(tempDir('certs'), 'generated');
   const result = await run(['certs', '--service', 'hook', '--namespace', 'infra', '--out', out, '--days', '30', '--ip', '127.0.0.1']);
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /wrote ca\.crt, tls\.crt, tls\.key, secret\.yaml, webhooks-ca-bundle\.yaml, ca\.key to /);

@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { kubeConfigFor } from '../../src/reconciler/kube.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const kubeconfig = (server: string): string => {
-  const path = join(mkdtempSync(join(tmpdir(), 'sq-kc-')), 'config');
+  const path = join(tempDir('kc'), 'config');
   writeFileSync(
     path,
     JSON.stringify({

@@ -88,18 +88,19 @@ function startDetached(state: ClusterState, name: string, command: string, args:
   writeState(state);
 }
 
-function terminate(pid: number): void {
-  const signal = (sig: NodeJS.Signals) => {
+/** SIGTERM to each process group, then SIGKILL to those still there after 5 s; all at once. */
+function terminate(pids: number[]): void {
+  const signal = (pid: number, sig: NodeJS.Signals) => {
     try {
       process.kill(-pid, sig);
     } catch {
       /* gone already */
     }
   };
-  signal('SIGTERM');
+  for (const pid of pids) signal(pid, 'SIGTERM');
   const deadline = Date.now() + 5000;
-  while (isAlive(pid) && Date.now() < deadline) spawnSync('sleep', ['0.1']);
-  if (isAlive(pid)) signal('SIGKILL');
+  while (pids.some(isAlive) && Date.now() < deadline) spawnSync('sleep', ['0.1']);
+  for (const pid of pids.filter(isAlive)) signal(pid, 'SIGKILL');
 }
 
 export function logTail(dir: string, name: string, lines = 30): string {
@@ -408,22 +409,21 @@ export function stopCluster(dir: string, options: { keepDir?: boolean } = {}): s
       /* gone already */
     }
   };
-  const stopProcess = (name: string) => {
-    const pid = state.pids[name];
-    if (pid === undefined || !isAlive(pid)) return;
-    terminate(pid);
-    done.push(`stopped ${name}`);
+  const stopProcesses = (...names: string[]) => {
+    const running = names.filter((name) => state.pids[name] !== undefined && isAlive(state.pids[name] as number));
+    terminate(running.map((name) => state.pids[name] as number));
+    done.push(...running.map((name) => `stopped ${name}`));
   };
   // The node first, so nothing restarts the pods we kill.
-  stopProcess('kubelet');
-  stopProcess('kube-proxy');
+  stopProcesses('kubelet', 'kube-proxy');
   // Shims, found by the containerd socket they serve.
   for (const pid of processesMentioning(state.containerdSocket)) kill(pid, 'SIGKILL');
   const pods = podProcesses();
   for (const pid of pods) kill(pid, 'SIGKILL');
   if (pods.length > 0) done.push(`killed ${pods.length} container processes`);
-  stopProcess('containerd');
-  for (const name of ['prometheus', 'loki', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) stopProcess(name);
+  stopProcesses('containerd', 'prometheus', 'loki', 'kube-scheduler', 'kube-controller-manager');
+  stopProcesses('kube-apiserver');
+  stopProcesses('etcd');
   spawnSync('sleep', ['0.3']);
 
   const unmounted = unmountBelow(dir);

@@ -5,7 +5,7 @@ import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
 import { httpGet, isReady, type NodeCluster } from './node-harness.js';
 
-// What the log-pipeline tests share: Loki and Prometheus queries, a busybox
+// What the tests of running pods share: Loki and Prometheus queries, a busybox
 // app that writes only when told to, and where its sidecar's process is.
 
 /** The streams Loki holds for `selector` with lines containing `needle`. */

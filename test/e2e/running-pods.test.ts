@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { listeningAddresses, promtailPid } from './log-harness.js';
+import { apps, listeningAddresses, promtailPid } from './log-harness.js';
 import { httpGet, isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Pods that really run, on the real node, injected by sre-quero running
@@ -15,6 +14,7 @@ const cluster = nodeClusterOrSkip();
 
 if (cluster !== undefined) {
   const { api, kubectl } = cluster;
+  const { deployOne } = apps(cluster);
 
   t.test('the node is Ready and runs the pinned Kubernetes release', async (t) => {
     const node = (await api('GET', `/api/v1/nodes/${cluster.node}`)).body as Json;
@@ -47,41 +47,10 @@ if (cluster !== undefined) {
 
   t.test('an annotated Deployment whose app has not logged yet runs Ready with its sidecar; promtail reads what the app writes', async (t) => {
     const ns = await namespaceFor(cluster, 'quiet-app');
-    const manifests = parse(`
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations: {logging.sre-quero/sidecar: "true"}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: web
-          image: ${cluster.busyboxImage}
-          imagePullPolicy: Never
-          # Serves HTTP, writes no log line until asked to.
-          command: [sh, -c, 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
-`) as Json;
-    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
+    // Serves HTTP (readiness probe on it), writes no log line until asked to.
     const created = Date.now();
-    const applied = await kubectl(['apply', '-f', '-'], { input: `${JSON.stringify(manifests)}\n${JSON.stringify(service)}` });
-    t.equal(applied.status, 0, 'kubectl apply', { stderr: applied.stderr });
-
-    const pod = await waitFor(
-      'the pod Running and Ready',
-      async () => {
-        const items = ((await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dweb`)).body as Json).items as Json[];
-        return items.find((p) => p.status.phase === 'Running' && isReady(p));
-      },
-      60_000,
-    );
+    const pod = await deployOne(t, ns, 'web', { 'logging.sre-quero/sidecar': 'true' });
+    t.equal(pod.status.phase, 'Running');
     const seconds = (Date.now() - created) / 1000;
     t.ok(seconds <= 60, `Ready ${seconds.toFixed(1)} s after kubectl apply`);
     t.ok(pod.spec.containers.some((c: Json) => c.name === 'promtail'), 'the in-cluster webhook injected the sidecar');

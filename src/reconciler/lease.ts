@@ -6,7 +6,8 @@ import { apiErrorMessage, statusOf } from './kube.js';
 // resourceVersion we read, so of two candidates racing for the same record
 // exactly one wins and the other gets 409 Conflict.
 //
-// Lease facts checked against kube-apiserver v1.20.2:
+// Lease facts checked against kube-apiserver v1.20.2, and still true on
+// v1.37.2 (test/e2e/lease.test.ts runs on it):
 // - spec.renewTime / acquireTime are MicroTime and must have exactly six
 //   fractional digits: "2026-01-02T03:04:05.678000Z". A plain Date serialises
 //   with milliseconds ("...05.678Z") and is rejected with 400, so timestamps

@@ -10,7 +10,7 @@ import { lokiSetup } from '../cluster/observability.js';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
 import { apps, exactlyOnce } from './log-harness.js';
-import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
+import { httpGet, isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // A Loki outage of a minute, on a Loki of this file's own (the suite's is
 // shared by files running meanwhile): the pod ships to it through its team's
@@ -60,6 +60,10 @@ if (cluster !== undefined) {
       await write(t, pod, '/var/log/app/access.log', line);
       await new Promise((resolve) => setTimeout(resolve, 10_000));
     }
+    // A sidecar that cannot reach Loki does not take the app out of its Service.
+    const duringOutage = (await api('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`)).body as Json;
+    t.ok(isReady(duringOutage), 'the pod stayed Ready through the outage');
+    t.ok((duringOutage.status.containerStatuses as Json[]).every((c) => c.ready && c.restartCount === 0), 'no container restarted or went unready');
     await start();
     const all = [`before ${mark}`, ...during];
     t.same(await exactlyOnce(loki.url, `{namespace="${ns}"}`, mark, all, 120_000), [...all].sort(), 'nothing lost, nothing twice');

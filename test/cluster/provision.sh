@@ -2,8 +2,8 @@
 # Provisions everything the real-cluster suite and `npm run cluster:up` need,
 # building what is missing and reusing what is cached (outside the repo, in
 # ${SRE_QUERO_CACHE:-~/.cache/sre-quero}):
-#   - Debian packages: containerd, runc, CNI plugins, busybox-static, nftables
-#     (installed once with apt-get; no service is started);
+#   - Debian packages: containerd, runc, CNI plugins, busybox-static, nftables,
+#     iptables, conntrack (installed once with apt-get; no service is started);
 #   - Kubernetes components (apiserver, controller-manager, scheduler,
 #     kubelet, kube-proxy, kubectl), etcd, promtail, Loki, Prometheus and
 #     promtool, built from the Go module proxy at the versions pinned in
@@ -42,8 +42,10 @@ started=$SECONDS
 
 # Debian packages: the node's runtime and the test apps' busybox.
 need_apt=()
+# iptables and conntrack as on any node (kube-proxy looks for them at start,
+# to clear its iptables leftovers and stale UDP flows).
 for pair in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
-  /bin/busybox:busybox-static nft:nftables ip:iproute2 gcc:gcc; do
+  /bin/busybox:busybox-static nft:nftables iptables:iptables conntrack:conntrack ip:iproute2 gcc:gcc; do
   what=${pair%%:*} pkg=${pair#*:}
   if [[ $what == /* ]]; then [ -e "$what" ] || need_apt+=("$pkg"); else command -v "$what" >/dev/null || need_apt+=("$pkg"); fi
 done

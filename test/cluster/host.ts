@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 // What a real node changes on the host, and how each change is undone. Every
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 const run = (command: string, args: string[]) => spawnSync(command, args, { encoding: 'utf8' });
 
 /** The sysctls the kubelet, the CNI bridge and kube-proxy may set (real-node.md). */
-export const TOUCHED_SYSCTLS = [
+const TOUCHED_SYSCTLS = [
   'net.ipv4.ip_forward',
   'vm.overcommit_memory',
   'vm.panic_on_oom',
@@ -166,4 +166,3 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export const isDirectory = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();

@@ -24,7 +24,7 @@ export interface InstallOptions {
 }
 
 /** Writes the overlay and returns its directory. */
-export function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage' | 'lokiPushUrl'>): string {
+function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage' | 'lokiPushUrl'>): string {
   const deploy = join(options.workdir, 'deploy');
   cpSync(join(repoRoot, 'deploy'), deploy, { recursive: true });
   runCerts(['--service', DEFAULT_SERVICE, '--namespace', DEFAULT_NAMESPACE, '--out', join(deploy, 'overlays/self-signed/generated')]);

@@ -20,7 +20,7 @@ export interface Provisioned {
 }
 
 /** Image names as provisioning builds them (test/cluster/build/images.sh). */
-export const imageName = (archive: string): string => {
+const imageName = (archive: string): string => {
   const index = JSON.parse(spawnSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8', maxBuffer: 1 << 20 }).stdout) as {
     manifests: { annotations: Record<string, string> }[];
   };

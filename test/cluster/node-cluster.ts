@@ -36,7 +36,7 @@ import type { Binaries } from './versions.js';
 // in a real cluster. Nothing listens beyond the bridge and loopback.
 
 /** Only one node may run on a machine at a time: the kubelet's cgroups, kube-proxy's table and containerd's shim directory are global. */
-export const NODE_LOCK = '/run/sre-quero-node.json';
+const NODE_LOCK = '/run/sre-quero-node.json';
 
 export interface ClusterState {
   dir: string;
@@ -76,7 +76,7 @@ export interface StartOptions {
 }
 
 const statePath = (dir: string) => join(dir, 'state.json');
-export const readState = (dir: string): ClusterState => JSON.parse(readFileSync(statePath(dir), 'utf8')) as ClusterState;
+const readState = (dir: string): ClusterState => JSON.parse(readFileSync(statePath(dir), 'utf8')) as ClusterState;
 const writeState = (state: ClusterState) => writeFileSync(statePath(state.dir), JSON.stringify(state, null, 2));
 
 function startDetached(state: ClusterState, name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {

@@ -9,7 +9,7 @@ import { clusterRequired, ENABLE_HINT, findBinaries } from './versions.js';
 // `before` (suite-before.ts), stopped by its `after`, found by the test files
 // through a status file. One node per machine, so the files share it.
 
-export const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
+const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
 export const STATUS_FILE = `${SUITE_DIR}.status.json`;
 
 export type SuiteStatus =

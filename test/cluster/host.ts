@@ -165,4 +165,3 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
-

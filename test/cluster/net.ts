@@ -19,9 +19,9 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** One GET (HTTP, or HTTPS with a CA and a bearer token); never throws for an HTTP status. */
-export function httpGet(url: string, options: { ca?: string; token?: string } = {}): Promise<{ status: number; body: string }> {
+export function httpGet(url: string, options: { ca?: string; token?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    const headers = { ...options.headers, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = send(url, { ca: options.ca, agent: false, timeout: 5000, headers }, (res) => {
       let body = '';

@@ -13,11 +13,12 @@ export interface LokiSetup {
   url: string;
 }
 
-export function lokiSetup(dir: string, address: string, httpPort: number, grpcPort: number): LokiSetup {
+export function lokiSetup(dir: string, address: string, httpPort: number, grpcPort: number, options: { multiTenant?: boolean } = {}): LokiSetup {
   const data = join(dir, 'loki');
   mkdirSync(data, { recursive: true });
   const config = {
-    auth_enabled: false,
+    // Multi-tenant: every push and query names its tenant (X-Scope-OrgID).
+    auth_enabled: options.multiTenant === true,
     server: { http_listen_address: address, http_listen_port: httpPort, grpc_listen_address: '127.0.0.1', grpc_listen_port: grpcPort, log_level: 'warn' },
     common: {
       instance_addr: '127.0.0.1',

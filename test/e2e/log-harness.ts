@@ -1,5 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Test } from 'tap';
+import { freePort } from '../cluster/net.js';
+import { lokiSetup } from '../cluster/observability.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
@@ -9,10 +14,10 @@ import { httpGet, isReady, type NodeCluster } from './node-harness.js';
 // app that writes only when told to, and where its sidecar's process is.
 
 /** The streams Loki holds for `selector` with lines containing `needle`. */
-export async function lokiStreams(lokiUrl: string, selector: string, needle: string): Promise<{ stream: Record<string, string>; values: [string, string][] }[]> {
+export async function lokiStreams(lokiUrl: string, selector: string, needle: string, tenant?: string): Promise<{ stream: Record<string, string>; values: [string, string][] }[]> {
   const query = encodeURIComponent(`${selector} |= "${needle}"`);
   const start = (Date.now() - 10 * 60_000) * 1e6;
-  const reply = await httpGet(`${lokiUrl}/loki/api/v1/query_range?query=${query}&start=${start}&limit=1000&direction=forward`);
+  const reply = await httpGet(`${lokiUrl}/loki/api/v1/query_range?query=${query}&start=${start}&limit=1000&direction=forward`, tenant ? { headers: { 'x-scope-orgid': tenant } } : {});
   if (reply.status !== 200) throw new Error(`Loki answered ${reply.status}: ${reply.body}`);
   return (JSON.parse(reply.body) as Json).data.result;
 }
@@ -103,6 +108,45 @@ spec:
 `) as Json;
 }
 
+
+export interface OwnLoki {
+  url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Loki of the test's own beside the suite's (which other files share), on
+ * the pod gateway so pods reach it; stopped when the test file ends.
+ */
+export async function ownLoki(t: Test, cluster: NodeCluster, options: { multiTenant?: boolean } = {}): Promise<OwnLoki> {
+  const dir = tempDir('loki');
+  const loki = lokiSetup(dir, new URL(cluster.lokiUrl).hostname, await freePort(), await freePort(), options);
+  let child: ChildProcess | undefined;
+  const stop = async () => {
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  t.teardown(stop);
+  const start = async () => {
+    const log = openSync(join(dir, 'loki.log'), 'a');
+    child = spawn(cluster.loki, loki.args, { stdio: ['ignore', log, log] });
+    await waitFor('Loki ready', async () => ((await httpGet(`${loki.url}/ready`).catch(() => ({ status: 0 }))).status === 200 ? true : undefined), 90_000);
+  };
+  await start();
+  return { url: loki.url, start, stop };
+}
+
+/** A team ConfigMap: the central template with `change` applied (e.g. another Loki); returns the config written. */
+export async function teamConfigMap(cluster: NodeCluster, namespace: string, name: string, change: (config: Json) => void): Promise<Json> {
+  const central = parse(((await cluster.api('GET', '/api/v1/namespaces/sre-quero/configmaps/sre-quero-promtail-template')).body as Json).data['promtail.yaml']) as Json;
+  change(central);
+  const reply = await cluster.api('POST', `/api/v1/namespaces/${namespace}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { 'promtail.yaml': JSON.stringify(central) } });
+  if (reply.status !== 201) throw new Error(`creating ConfigMap ${namespace}/${name}: ${reply.status}`);
+  return central;
+}
 
 /** Deploys apps (with a Service) and writes their lines, as a team would. */
 export function apps(cluster: NodeCluster) {

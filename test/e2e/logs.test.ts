@@ -3,7 +3,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { apps, exactlyOnce, lokiStreams, prometheus, promtailPid } from './log-harness.js';
+import { apps, exactlyOnce, lokiStreams, prometheus, promtailPid, teamConfigMap } from './log-harness.js';
 import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Lines an app writes reach Loki, labelled, through the injected sidecar and
@@ -128,10 +128,9 @@ if (cluster !== undefined) {
   t.test("the team's own ConfigMap (config-map annotation) is the one promtail runs with", async (t) => {
     const ns = await namespaceFor(cluster, 'logs-team-config');
     // The team's config: the central one plus a label of its own.
-    const central = parse(((await api('GET', '/api/v1/namespaces/sre-quero/configmaps/sre-quero-promtail-template')).body as Json).data['promtail.yaml']) as Json;
-    central.scrape_configs[0].static_configs[0].labels.team = 'payments';
-    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'payments-promtail', namespace: ns }, data: { 'promtail.yaml': JSON.stringify(central) } };
-    t.equal((await api('POST', `/api/v1/namespaces/${ns}/configmaps`, configMap)).status, 201);
+    const central = await teamConfigMap(cluster, ns, 'payments-promtail', (config) => {
+      config.scrape_configs[0].static_configs[0].labels.team = 'payments';
+    });
     const pod = await deployOne(t, ns, 'payments', { 'logging.sre-quero/sidecar': 'true', 'logging.sre-quero/config-map': 'payments-promtail' });
     t.equal(pod.spec.volumes.find((v: Json) => v.name === 'promtail-config')?.configMap.name, 'payments-promtail');
     const line = `charge ${randomUUID()}`;

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { etcdArgs, freePort, sleep } from './net.js';
 import { apiClient, kubectlRunner, type ApiReply, type Identity } from './client.js';
+import { writeApiserverAuth, writeKubeconfig } from './credentials.js';
 import type { Binaries } from './versions.js';
 
 // A real control plane without a node, one per test file: etcd,
@@ -43,14 +43,7 @@ export async function startControlPlane(
   const dir = mkdtempSync(join(tmpdir(), 'sq-k8s-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const admin: Identity = { user: 'sq-admin', token: `admin-${process.pid}-${Date.now()}`, groups: ['system:masters'] };
-  const identities = [admin, ...(options.identities ?? [])];
-  writeFileSync(
-    join(dir, 'tokens.csv'),
-    identities.map((id, i) => `${id.token},${id.user},uid-${i},"${id.groups.join(',')}"`).join('\n') + '\n',
-  );
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
-  writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+  const auth = writeApiserverAuth(dir, [admin, ...(options.identities ?? [])]);
 
   const children: ChildProcess[] = [];
   const logFile = (name: string) => join(dir, `${name}.log`);
@@ -100,11 +93,7 @@ export async function startControlPlane(
     // advertise address is refused by the endpoint reconciler (1.2x+).
     '--endpoint-reconciler-type=none',
     `--cert-dir=${join(dir, 'certs')}`,
-    '--service-account-issuer=https://kubernetes.default.svc',
-    `--service-account-key-file=${join(dir, 'sa.pub')}`,
-    `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-    `--token-auth-file=${join(dir, 'tokens.csv')}`,
-    '--authorization-mode=RBAC',
+    ...auth.args,
     '--service-cluster-ip-range=10.0.0.0/16',
     '--disable-admission-plugins=ServiceAccount',
     ...(options.apiserverArgs ?? []),
@@ -118,22 +107,12 @@ export async function startControlPlane(
   await waitFor('kube-apiserver', async () => existsSync(caFile) && (await api('GET', '/readyz')).status === 200, 60_000, 'apiserver');
 
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server, 'certificate-authority': caFile } }],
-      users: [{ name: 'admin', user: { token: admin.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'admin' } }],
-      'current-context': 'test',
-    }),
-  );
+  writeKubeconfig(kubeconfig, { name: 'test', server, caFile, token: admin.token });
 
   if (options.controllerManager !== false) {
     start('controller-manager', binaries.controllerManager, [
       `--kubeconfig=${kubeconfig}`,
-      `--service-account-private-key-file=${join(dir, 'sa.key')}`,
+      `--service-account-private-key-file=${auth.serviceAccountKey}`,
       '--leader-elect=false',
       '--secure-port=0',
       '--controllers=*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-persistentvolume-expander',

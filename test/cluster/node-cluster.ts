@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCertificates } from '../../src/certs.js';
+import { writeApiserverAuth, writeKubeconfig } from './credentials.js';
 import { etcdArgs, freePort, httpGet, sleep } from './net.js';
 import { lokiSetup, prometheusSetup } from './observability.js';
 import {
@@ -200,10 +201,7 @@ async function startAll(state: ClusterState, options: StartOptions, log: (line: 
   writeFileSync(state.caFile, serving.caCert);
   writeFileSync(join(pki, 'apiserver.crt'), serving.cert);
   writeFileSync(join(pki, 'apiserver.key'), serving.key);
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  writeFileSync(join(pki, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
-  writeFileSync(join(pki, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
-  writeFileSync(join(pki, 'tokens.csv'), `${state.adminToken},sq-admin,uid-admin,"system:masters"\n`);
+  const auth = writeApiserverAuth(pki, [{ user: 'sq-admin', token: state.adminToken, groups: ['system:masters'] }]);
 
   const [etcdPort, peerPort, apiPort, kubeletPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   startDetached(state, 'etcd', binaries.etcd, [...etcdArgs(join(dir, 'etcd'), etcdPort, peerPort), '--listen-metrics-urls', '']);
@@ -216,34 +214,20 @@ async function startAll(state: ClusterState, options: StartOptions, log: (line: 
     `--secure-port=${apiPort}`,
     `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
     `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
-    '--service-account-issuer=https://kubernetes.default.svc',
-    `--service-account-key-file=${join(pki, 'sa.pub')}`,
-    `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-    `--token-auth-file=${join(pki, 'tokens.csv')}`,
-    '--authorization-mode=RBAC',
+    ...auth.args,
     `--service-cluster-ip-range=${state.serviceCidr}`,
     // The API server calls webhooks and aggregated APIs at endpoint (pod) IPs.
     '--enable-aggregator-routing=true',
     '--kubelet-preferred-address-types=InternalIP',
   ]);
   await waitFor(state, 'kube-apiserver ready', 'kube-apiserver', async () => (await httpGet(`${state.server}/readyz`, { ca: serving.caCert, token: state.adminToken })).status === 200, 90_000);
-  writeFileSync(
-    state.kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'sre-quero', cluster: { server: state.server, 'certificate-authority': state.caFile } }],
-      users: [{ name: 'admin', user: { token: state.adminToken } }],
-      contexts: [{ name: 'sre-quero', context: { cluster: 'sre-quero', user: 'admin', namespace: 'default' } }],
-      'current-context': 'sre-quero',
-    }),
-  );
+  writeKubeconfig(state.kubeconfig, { name: 'sre-quero', server: state.server, caFile: state.caFile, token: state.adminToken, namespace: 'default' });
   writeState(state);
   step(`control plane v${options.version} serving at ${state.server}`);
 
   startDetached(state, 'kube-controller-manager', binaries.controllerManager, [
     `--kubeconfig=${state.kubeconfig}`,
-    `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+    `--service-account-private-key-file=${auth.serviceAccountKey}`,
     `--root-ca-file=${state.caFile}`,
     '--leader-elect=false',
     '--secure-port=0',

@@ -1,23 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnv } from '../helpers/child-env.js';
 import { installSreQuero, repoRoot } from './install.js';
 import { startCluster, stopCluster, type ClusterState } from './node-cluster.js';
-import { findBinaries, K8S_VERSION } from './versions.js';
+import { findBinaries, K8S_VERSION, readProvisioned, type Provisioned } from './versions.js';
 
 // One cluster with sre-quero installed: what `npm run cluster:up` starts for
 // a person and what the test suite starts before its files run (same code).
-
-export interface Provisioned {
-  kubernetes: string;
-  bin: string;
-  loki: string;
-  promtail: string;
-  prometheus: string;
-  promtool: string;
-  images: { pause: string; busybox: string; promtail: string; sreQuero: string };
-}
 
 /** Image names as provisioning builds them (test/cluster/build/images.sh). */
 const imageName = (archive: string): string => {
@@ -31,11 +20,12 @@ const imageName = (archive: string): string => {
 
 /** Runs provision.sh (progress on stderr) and reads its manifest. */
 export function provision(): Provisioned {
-  // Without tap's hooks: provisioning runs node (npm, the image's self-check).
-  const result = spawnSync('bash', [join(repoRoot, 'test/cluster/provision.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env: childEnv() });
-  if (result.status !== 0) throw new Error(`provisioning failed (exit ${result.status}); its messages are above`);
-  const manifest = result.stdout.trim().split('\n').pop() as string;
-  return JSON.parse(readFileSync(manifest, 'utf8')) as Provisioned;
+  // provision.sh drops the test runner's Node hooks itself (they are re-added
+  // to any child's environment while tap runs).
+  const result = spawnSync('bash', [join(repoRoot, 'test/cluster/provision.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const provisioned = result.status === 0 ? readProvisioned() : undefined;
+  if (provisioned === undefined) throw new Error(`provisioning failed (exit ${result.status}); its messages are above`);
+  return provisioned;
 }
 
 export interface LocalCluster {

@@ -13,7 +13,21 @@ const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
 export const STATUS_FILE = `${SUITE_DIR}.status.json`;
 
 export type SuiteStatus =
-  | { ok: true; dir: string; kubeconfig: string; server: string; caFile: string; token: string; kubectlPath: string; node: string; version: string; promtailImage: string; busyboxImage: string; podCidr: string; lokiUrl: string; prometheusUrl: string; promtail: string; loki: string }
+  | {
+      ok: true;
+      kubeconfig: string;
+      server: string;
+      caFile: string;
+      token: string;
+      kubectlPath: string;
+      node: string;
+      version: string;
+      busyboxImage: string;
+      lokiUrl: string;
+      prometheusUrl: string;
+      /** The Loki binary, for tests that run a Loki of their own. */
+      loki: string;
+    }
   | { ok: false; reason: string };
 
 export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus> {
@@ -27,7 +41,6 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
       const { state } = cluster;
       status = {
         ok: true,
-        dir: SUITE_DIR,
         kubeconfig: state.kubeconfig,
         server: state.server,
         caFile: state.caFile,
@@ -35,12 +48,9 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
         kubectlPath: cluster.kubectl,
         node: state.node,
         version: state.version,
-        promtailImage: cluster.promtailImage,
         busyboxImage: cluster.busyboxImage,
-        podCidr: state.podCidr,
         lokiUrl: state.lokiUrl,
         prometheusUrl: state.prometheusUrl,
-        promtail: cluster.provisioned.promtail,
         loki: cluster.provisioned.loki,
       };
     } catch (error) {

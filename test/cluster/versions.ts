@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,24 @@ export const PROMETHEUS_VERSION = '3.16.0';
 
 export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
   env.SRE_QUERO_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sre-quero');
+
+/** What provision.sh built, as the manifest it writes names it. */
+export interface Provisioned {
+  kubernetes: string;
+  etcd: string;
+  bin: string;
+  loki: string;
+  promtail: string;
+  prometheus: string;
+  promtool: string;
+  images: { pause: string; busybox: string; promtail: string; sreQuero: string };
+}
+
+/** The manifest provision.sh writes last (same cache root as its CACHE_ROOT), or undefined before any provisioning. */
+export function readProvisioned(env: NodeJS.ProcessEnv = process.env): Provisioned | undefined {
+  const manifest = join(cacheRoot(env), 'provisioned.json');
+  return existsSync(manifest) ? (JSON.parse(readFileSync(manifest, 'utf8')) as Provisioned) : undefined;
+}
 
 export interface Binaries {
   dir: string;

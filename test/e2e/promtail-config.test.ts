@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { freePort } from '../cluster/net.js';
-import { cacheRoot, clusterRequired } from '../cluster/versions.js';
+import { clusterRequired, readProvisioned } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -14,8 +14,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 // (-check-syntax), and one sidecar run for real on a folder of lines
 // (-dry-run prints what it would push, labels included).
 
-const provisioned = join(cacheRoot(), 'provisioned.json');
-const promtail = existsSync(provisioned) ? (JSON.parse(readFileSync(provisioned, 'utf8')) as { promtail?: string }).promtail : undefined;
+const promtail = readProvisioned()?.promtail;
 const root = new URL('../../', import.meta.url).pathname;
 
 if (promtail === undefined || !existsSync(promtail)) {

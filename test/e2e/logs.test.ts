@@ -47,14 +47,14 @@ if (cluster !== undefined) {
     const optedOut = await deployOne(t, ns, 'quiet', { 'logging.sre-quero/sidecar': 'false' });
     t.same(optedOut.spec.containers.map((c: Json) => c.name), ['web'], 'no sidecar in the opted-out pod');
     const mark = randomUUID();
-    await write(t, plain, '/var/log/app/access.log', `plain ${mark}`);
     await write(t, optedOut, '/var/log/app/access.log', `quiet ${mark}`);
+    await write(t, plain, '/var/log/app/access.log', `plain ${mark}`);
     const streams = await waitFor('the plain pod\'s line in Loki', async () => {
       const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `plain ${mark}`);
       return found.length > 0 ? found : undefined;
     }, 30_000);
     t.equal(streams[0]?.stream.pod, plain.metadata.name);
-    // The plain pod's line arrived; the opted-out pod's, written at the same time, must not.
+    // The plain pod's line arrived; the opted-out pod's, written before it, must not.
     t.same(await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `quiet ${mark}`), [], 'nothing from the opted-out pod');
   });
 
@@ -66,9 +66,11 @@ if (cluster !== undefined) {
       'logging.sre-quero/log-glob': 'access-*.txt',
     });
     const mark = randomUUID();
-    await write(t, pod, '/srv/logs/access-1.txt', `chosen ${mark}`);
+    // The lines that must not arrive first: once the chosen one (written last) is
+    // in Loki, a sidecar that read them would have shipped them already.
     await write(t, pod, '/srv/logs/debug.log', `other-pattern ${mark}`);
     await write(t, pod, '/var/log/app/access.log', `default-folder ${mark}`);
+    await write(t, pod, '/srv/logs/access-1.txt', `chosen ${mark}`);
     const streams = await waitFor('the chosen file\'s line in Loki', async () => {
       const found = await lokiStreams(cluster.lokiUrl, `{namespace="${ns}"}`, `chosen ${mark}`);
       return found.length > 0 ? found : undefined;

@@ -18,6 +18,8 @@ export interface CertificateRequest {
   validDays: number;
   /** Reuse an existing CA instead of making one. */
   ca?: { cert: string; key: string };
+  /** What the leaf is for: serving (default) or a TLS client (e.g. to Loki with mTLS). */
+  purpose?: 'server' | 'client';
 }
 
 function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
@@ -69,7 +71,7 @@ export function makeCertificates(request: CertificateRequest): CertificateBundle
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
+    request.purpose === 'client' ? { name: 'extKeyUsage', clientAuth: true } : { name: 'extKeyUsage', serverAuth: true },
     {
       name: 'subjectAltName',
       altNames: [

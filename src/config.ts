@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
-import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, type Parsed } from './injection/values.js';
+import { parseConfigMapName, parseCpu, parseSecretName, parseImage, parseLogGlob, parseLogPath, parseMemory, type Parsed } from './injection/values.js';
 
 // The only module that reads settings from the environment, flags and files.
 // Everything is validated once, here, and handed out frozen.
@@ -87,6 +87,7 @@ const SettingsFileSchema = z
     logGlob: validated(parseLogGlob),
     metricsPort: z.number().int().min(1024).max(65535),
     configMap: validated(parseConfigMapName),
+    credentialsSecret: validated(parseSecretName),
     resources: z.strictObject({ requests: quantityPair.partial(), limits: quantityPair.partial() }).partial(),
   })
   .partial();

@@ -10,6 +10,7 @@ export interface Metrics {
   reconcileConflicts: Counter<'kind' | 'reason'>;
   reconcilerRequests: Counter<'verb'>;
   reconcilerLeader: Gauge;
+  sidecarReloads: Counter<'result'>;
 }
 
 /** One registry per process (or per test), never the prom-client global. */
@@ -64,6 +65,12 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
     reconcilerLeader: new Gauge({
       name: 'sre_quero_reconciler_leader',
       help: '1 while this replica holds the reconciler lease.',
+      registers: [registry],
+    }),
+    sidecarReloads: new Counter({
+      name: 'sre_quero_sidecar_reloads_total',
+      help: 'Running sidecars asked to reload after their ConfigMap changed, by how it ended (reloaded, invalid, unsupported, timeout).',
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

@@ -11,6 +11,7 @@ export const ANNOTATIONS = {
   image: `${PREFIX}image`,
   metricsPort: `${PREFIX}metrics-port`,
   configMap: `${PREFIX}config-map`,
+  credentialsSecret: `${PREFIX}credentials-secret`,
   cpuRequest: `${PREFIX}cpu-request`,
   cpuLimit: `${PREFIX}cpu-limit`,
   memoryRequest: `${PREFIX}memory-request`,

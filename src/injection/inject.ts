@@ -21,6 +21,8 @@ export interface InjectionStatus {
   logPath: string;
   containers: string[];
   configMap: string;
+  /** Only when one is mounted. */
+  credentialsSecret?: string;
   reusedVolumes: string[];
 }
 
@@ -80,6 +82,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     logPath: options.logPath,
     containers: targets,
     configMap: options.configMap,
+    ...(options.credentialsSecret === undefined ? {} : { credentialsSecret: options.credentialsSecret }),
     reusedVolumes,
   };
   const metadata = pod.metadata ?? {};

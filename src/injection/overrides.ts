@@ -12,6 +12,7 @@ import {
   parseLogPath,
   parseMemory,
   parsePort,
+  parseSecretName,
   type Parsed,
   type Quantity,
 } from './values.js';
@@ -27,6 +28,8 @@ export interface InjectionOptions {
   job: string | undefined;
   metricsPort: number;
   configMap: string;
+  /** Secret mounted for the Loki client's credentials; undefined: none. */
+  credentialsSecret: string | undefined;
   resources: ResourceSettings;
 }
 
@@ -100,6 +103,7 @@ export function resolveOptions(
       job: read(annotations, ANNOTATIONS.job, parseJob),
       metricsPort: read(annotations, ANNOTATIONS.metricsPort, parsePort) ?? settings.metricsPort,
       configMap: read(annotations, ANNOTATIONS.configMap, parseConfigMapName) ?? settings.configMap,
+      credentialsSecret: read(annotations, ANNOTATIONS.credentialsSecret, parseSecretName) ?? settings.credentialsSecret,
       resources: resolveResources(annotations, settings.resources),
     };
   } catch (error) {

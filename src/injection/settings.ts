@@ -15,6 +15,12 @@ export interface InjectorSettings {
   logGlob: string;
   metricsPort: number;
   configMap: string;
+  /**
+   * A Secret in the pod's own namespace, mounted read-only (optional) at
+   * LAYOUT.credentialsDir, for the Loki client's password_file,
+   * bearer_token_file or tls_config files. None by default.
+   */
+  credentialsSecret?: string;
   resources: ResourceSettings;
 }
 
@@ -48,6 +54,8 @@ export const LAYOUT = Object.freeze({
   positionsVolume: 'promtail-positions',
   configVolume: 'promtail-config',
   configDir: '/etc/promtail',
+  credentialsVolume: 'promtail-credentials',
+  credentialsDir: '/etc/promtail-credentials',
   configKey: 'promtail.yaml',
   positionsDir: '/run/promtail',
   runAsUser: 10001,

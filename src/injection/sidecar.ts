@@ -27,6 +27,9 @@ export function sidecarVolumes(options: InjectionOptions): Volume[] {
     { name: LAYOUT.logVolume, emptyDir: {} },
     { name: LAYOUT.positionsVolume, emptyDir: {} },
     { name: LAYOUT.configVolume, configMap: { name: options.configMap } },
+    // optional: a missing Secret must not keep the app from starting; the
+    // client's requests then fail (and retry) until it exists.
+    ...(options.credentialsSecret === undefined ? [] : [{ name: LAYOUT.credentialsVolume, secret: { secretName: options.credentialsSecret, optional: true } }]),
   ];
 }
 
@@ -45,6 +48,10 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       // promtail always opens a gRPC listener (port 0: a random one); keep it
       // off the pod network, so the sidecar listens on its metrics port only.
       '-server.grpc-listen-address=127.0.0.1',
+      // POST /reload: the reconciler asks running sidecars to re-read the
+      // config after a template change (the kubelet rewrites the file, but
+      // promtail only reads it at start).
+      '-server.enable-runtime-reload',
       `-positions.file=${LAYOUT.positionsDir}/positions.yaml`,
     ],
     env: [
@@ -83,6 +90,7 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       { name: LAYOUT.logVolume, mountPath: options.logPath, readOnly: true },
       { name: LAYOUT.configVolume, mountPath: LAYOUT.configDir, readOnly: true },
       { name: LAYOUT.positionsVolume, mountPath: LAYOUT.positionsDir },
+      ...(options.credentialsSecret === undefined ? [] : [{ name: LAYOUT.credentialsVolume, mountPath: LAYOUT.credentialsDir, readOnly: true }]),
     ],
   };
 }

@@ -90,6 +90,13 @@ export function parseConfigMapName(raw: string): Parsed<string> {
   return ok(raw);
 }
 
+export function parseSecretName(raw: string): Parsed<string> {
+  if (raw.length > 253 || !DNS_SUBDOMAIN.test(raw)) {
+    return fail('a Secret name: lower-case letters, digits, - and ., at most 253 characters');
+  }
+  return ok(raw);
+}
+
 export function parseBoolean(raw: string): Parsed<boolean> {
   if (raw === 'true') return ok(true);
   if (raw === 'false') return ok(false);

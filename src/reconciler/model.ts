@@ -18,10 +18,12 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown }[];
   deletionTimestamp?: unknown;
+  creationTimestamp?: Date | string;
 }
 
 export interface PodLike {
   metadata?: ObjectMeta;
+  status?: { podIP?: string };
 }
 
 export interface ServicePort {
@@ -38,6 +40,10 @@ export interface ServiceLike {
 
 export interface InjectedPod {
   name: string;
+  uid?: string;
+  /** Where its sidecar answers (POST /reload), once the pod has an address. */
+  ip?: string;
+  createdAt?: number;
   labels: Record<string, string>;
   metricsPort: number;
   configMap: string;
@@ -56,8 +62,12 @@ export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; c
   } catch {
     // A hand-edited status: fall back to the defaults rather than drop the pod.
   }
+  const created = metadata.creationTimestamp === undefined ? NaN : new Date(metadata.creationTimestamp).getTime();
   return {
     name: metadata.name,
+    ...(metadata.uid ? { uid: metadata.uid } : {}),
+    ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}),
+    ...(Number.isNaN(created) ? {} : { createdAt: created }),
     labels,
     metricsPort: Number.isInteger(status.metricsPort) && (status.metricsPort as number) > 0 && (status.metricsPort as number) < 65536 ? (status.metricsPort as number) : defaults.metricsPort,
     configMap: typeof status.configMap === 'string' ? status.configMap : defaults.configMap,

@@ -5,6 +5,7 @@ import { planConfigMap, type ConfigMapLike } from './config-maps.js';
 import { apiErrorMessage, backoffMs, statusOf } from './kube.js';
 import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, readInjectedPod, type InjectedPod, type ServiceLike } from './model.js';
 import { planServicePort } from './service-ports.js';
+import type { ReloadTarget } from './sidecar-reload.js';
 
 // Keeps Service ports and the per-namespace promtail ConfigMap in line with the
 // injected pods. Everything is derived from the cluster (informer caches), so
@@ -20,11 +21,15 @@ export interface ReconcilerOptions {
   /** The central promtail config: a ConfigMap in the reconciler's namespace. */
   template: { namespace: string; name: string; key: string };
   resyncIntervalMs?: number;
+  /** Asks running sidecars to reload after their ConfigMap changed (sidecar-reload.ts); none: they get it at restart. */
+  reloader?: { request(targets: readonly ReloadTarget[]): void; forget(key: string): void; stop(): void };
 }
 
 type Informer<T extends KubernetesObject> = ListWatch<T>;
 /** The object an Event is about. */
 type Subject = { name: string; namespace: string; uid?: string | undefined };
+
+const podKey = (metadata: { namespace?: string | undefined; name?: string | undefined; uid?: string | undefined }) => `${metadata.namespace}/${metadata.name}/${metadata.uid ?? ''}`;
 
 const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 /** Namespaces reconciled at once: enough to overlap API round trips on a small control plane. */
@@ -88,6 +93,7 @@ export class Reconciler {
 
     const markNamespace = (object: KubernetesObject) => object.metadata?.namespace && this.markDirty(object.metadata.namespace);
     for (const source of [this.pods, this.services, this.managedConfigMaps] as Informer<KubernetesObject>[]) source.on('change', markNamespace);
+    this.pods.on('delete', (pod) => this.options.reloader?.forget(podKey(pod.metadata ?? {})));
     this.services.on('delete', (service) => this.lastWrite.delete(`${service.metadata?.namespace}/${service.metadata?.name}`));
     this.templates.on('change', () => {
       this.templateMissingReported = false;
@@ -112,6 +118,7 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.running = false;
     this.synced = false;
+    this.options.reloader?.stop();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await Promise.all(this.informers.splice(0).map((each) => each.stop()));
@@ -319,12 +326,33 @@ export class Reconciler {
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data: plan.data };
     this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
     try {
+      const appliedAt = Date.now();
       await this.core.patchNamespacedConfigMap({ name: configMap, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
       this.options.logger.info({ configMap: `${namespace}/${configMap}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
+      if (existing !== undefined) this.requestReloads(namespace, pods, appliedAt);
     } catch (error) {
       if (statusOf(error) === 409) return this.report('ConfigMap', subject, 'field_conflict', apiErrorMessage(error));
       throw error;
     }
+  }
+
+  /**
+   * Sidecars that started before this change run the old config: ask each to
+   * reload once the kubelet has rewritten the file. Pods created since then
+   * read the new one at start.
+   */
+  private requestReloads(namespace: string, pods: InjectedPod[], changedAt: number): void {
+    const reloader = this.options.reloader;
+    if (reloader === undefined) return;
+    const targets = pods
+      .filter((pod) => pod.configMap === this.options.defaults.configMap && pod.ip !== undefined && (pod.createdAt ?? 0) < changedAt)
+      .map((pod) => ({
+        key: podKey({ namespace, name: pod.name, uid: pod.uid }),
+        namespace,
+        pod: pod.name,
+        url: `http://${pod.ip?.includes(':') ? `[${pod.ip}]` : pod.ip}:${pod.metricsPort}/reload`,
+      }));
+    if (targets.length > 0) reloader.request(targets);
   }
 
   private async readConfigMap(namespace: string, name: string): Promise<ConfigMapLike | undefined> {

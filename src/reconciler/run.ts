@@ -6,8 +6,15 @@ import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { electLeader } from './lease.js';
 import { Reconciler } from './reconciler.js';
+import { postReload, SidecarReloader, systemClock, type ReloadResult } from './sidecar-reload.js';
 
 export const LEASE_NAME = 'sre-quero-reconciler';
+
+const RELOAD_WARNINGS: Record<Exclude<ReloadResult, 'reloaded'>, string> = {
+  invalid: 'sidecar refused the new promtail config and keeps running the old one; fix the template',
+  unsupported: 'sidecar has no /reload (injected by an older sre-quero); it gets the new config when the pod restarts',
+  timeout: 'sidecar still answered "config has not changed" when the reload window ended: the kubelet had not rewritten its file, or it already ran this config',
+};
 
 export interface RunningReconciler {
   /** False only while this replica leads and its caches are not yet synced. */
@@ -38,6 +45,16 @@ export function runReconciler(options: {
     metrics,
     defaults: { metricsPort: options.settings.metricsPort, configMap: options.settings.configMap },
     template: { namespace: options.namespace, name: options.templateConfigMap, key: LAYOUT.configKey },
+    reloader: new SidecarReloader({
+      post: (url) => postReload(url),
+      clock: systemClock,
+      onResult: (target, result, detail) => {
+        metrics.sidecarReloads.inc({ result });
+        const fields = { pod: `${target.namespace}/${target.pod}`, result, detail };
+        if (result === 'reloaded') logger.info(fields, 'sidecar reloaded the new promtail config');
+        else logger.warn(fields, RELOAD_WARNINGS[result]);
+      },
+    }),
   });
   const identity = options.identity ?? `${hostname()}_${process.pid}`;
   const leases = kc.makeApiClient(CoordinationV1Api);

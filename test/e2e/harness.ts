@@ -131,12 +131,12 @@ export async function waitUntilInjecting(cp: ControlPlane, namespace: string, ex
   throw new Error(`the API server did not ${expectSidecar ? 'start' : 'stop'} calling the webhook within ${timeoutMs} ms`);
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
     if (value !== undefined) return value;
-    await sleep(250);
+    await sleep(intervalMs);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -297,6 +297,7 @@ t.test('loadSettings', async (t) => {
         logGlob: '**/*.json',
         metricsPort: 9100,
         configMap: 'central-promtail',
+        credentialsSecret: 'loki-credentials',
         resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
       }),
       '/s.json',
@@ -308,6 +309,7 @@ t.test('loadSettings', async (t) => {
       logGlob: '**/*.json',
       metricsPort: 9100,
       configMap: 'central-promtail',
+      credentialsSecret: 'loki-credentials',
       resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     });
     t.ok(isDeepFrozen(settings));
@@ -339,6 +341,8 @@ t.test('loadSettings', async (t) => {
       ['logPath: var/log/app', 'logPath: expected an absolute folder'],
       ['logGlob: ../x', 'logGlob: expected a relative file pattern'],
       ['configMap: Bad_Name', 'configMap: expected a ConfigMap name'],
+      ['credentialsSecret: Bad_Name', 'credentialsSecret: expected a Secret name'],
+      ['credentialsSecret: ""', 'credentialsSecret: expected a Secret name'],
       ['metricsPort: 80', 'metricsPort'],
       ['metricsPort: 65536', 'metricsPort'],
       ['metricsPort: 9080.5', 'metricsPort'],

@@ -103,6 +103,7 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       '-config.expand-env=true',
       `-server.http-listen-port=${s.port}`,
       '-server.grpc-listen-address=127.0.0.1',
+      '-server.enable-runtime-reload',
       '-positions.file=/run/promtail/positions.yaml',
     ],
     env: [
@@ -346,6 +347,43 @@ t.test('annotation overrides', async (t) => {
     t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes('team-promtail'));
     t.strictSame(sidecarOf(result), expectedSidecar());
     t.equal(statusOf(result).configMap, 'team-promtail');
+  });
+
+  t.test('credentials-secret: an optional Secret volume, mounted read-only in the sidecar only, named in the status', async (t) => {
+    const result = injected(t, makePod({ annotations: { [A('credentials-secret')]: 'team-loki' } }));
+    t.strictSame(result.pod.spec.volumes?.slice(1), [
+      ...layoutVolumes(),
+      { name: 'promtail-credentials', secret: { secretName: 'team-loki', optional: true } },
+    ]);
+    const sidecar = sidecarOf(result);
+    t.strictSame(sidecar?.volumeMounts?.at(-1), { name: 'promtail-credentials', mountPath: '/etc/promtail-credentials', readOnly: true });
+    t.strictSame({ ...sidecar, volumeMounts: sidecar?.volumeMounts?.slice(0, -1) }, expectedSidecar(), 'nothing else changes');
+    t.notOk(
+      result.pod.spec.containers.filter((c) => c.name !== 'promtail').some((c) => c.volumeMounts?.some((m) => m.name === 'promtail-credentials')),
+      'no app container sees it',
+    );
+    t.equal(statusOf(result).credentialsSecret, 'team-loki');
+    t.equal(statusOf(injected(t, makePod())).credentialsSecret, undefined, 'none by default, and the status says nothing');
+  });
+
+  t.test('credentials-secret: from the settings, overridden by the annotation; a bad name is refused', async (t) => {
+    const settings: InjectorSettings = deepFreeze({ ...DEFAULT_SETTINGS, credentialsSecret: 'loki-credentials' });
+    const fromSettings = injected(t, makePod(), 'annotated', settings);
+    t.strictSame(fromSettings.pod.spec.volumes?.at(-1), { name: 'promtail-credentials', secret: { secretName: 'loki-credentials', optional: true } });
+    const overridden = injected(t, makePod({ annotations: { [A('credentials-secret')]: 'team-loki' } }), 'annotated', settings);
+    t.equal(statusOf(overridden).credentialsSecret, 'team-loki');
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('credentials-secret')]: 'Team_Loki' } })),
+      'invalid_annotation',
+      'annotation logging.sre-quero/credentials-secret: "Team_Loki" is not valid; expected a Secret name',
+    );
+    expectRefused(
+      t,
+      inject(makePod({ annotations: { [A('credentials-secret')]: 'team-loki' }, volumes: [{ name: 'promtail-credentials', secret: { secretName: 'other' } }] })),
+      'volume_conflict',
+      'volume "promtail-credentials" already exists and differs',
+    );
   });
 
   t.test('resources: all four', async (t) => {
@@ -721,6 +759,7 @@ t.test('ANNOTATIONS names every key under the prefix', async (t) => {
     'containers',
     'cpu-limit',
     'cpu-request',
+    'credentials-secret',
     'image',
     'job',
     'log-glob',

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
-import { parseConfigMapName, parseCpu, parseSecretName, parseImage, parseLogGlob, parseLogPath, parseMemory, type Parsed } from './injection/values.js';
+import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
 
 // The only module that reads settings from the environment, flags and files.
 // Everything is validated once, here, and handed out frozen.
@@ -82,6 +82,7 @@ const quantityPair = z.strictObject({ cpu: quantityText(parseCpu), memory: quant
 const SettingsFileSchema = z
   .strictObject({
     image: z.string(),
+    sidecarMode: validated(parseSidecarMode),
     allowedImageRepositories: z.array(z.string().min(1)).min(1),
     logPath: validated(parseLogPath),
     logGlob: validated(parseLogGlob),

@@ -19,6 +19,7 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
   mount_conflict: { code: 409, reason: 'Conflict' },
   container_conflict: { code: 409, reason: 'Conflict' },
   port_conflict: { code: 409, reason: 'Conflict' },
+  needs_native_sidecar: { code: 409, reason: 'Conflict' },
 };
 
 /** Decode is done; this is inject -> diff -> envelope. No I/O. */

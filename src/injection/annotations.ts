@@ -4,6 +4,7 @@ export const PREFIX = 'logging.sre-quero/';
 
 export const ANNOTATIONS = {
   sidecar: `${PREFIX}sidecar`,
+  sidecarMode: `${PREFIX}sidecar-mode`,
   logPath: `${PREFIX}log-path`,
   logGlob: `${PREFIX}log-glob`,
   containers: `${PREFIX}containers`,

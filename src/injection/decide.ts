@@ -18,7 +18,10 @@ export type Decision =
   | Refusal;
 
 export function isInjected(annotations: Readonly<Record<string, string>>, spec: PodSpec): boolean {
-  return annotations[ANNOTATIONS.status] !== undefined && spec.containers.some((c) => c.name === LAYOUT.sidecarName);
+  return (
+    annotations[ANNOTATIONS.status] !== undefined &&
+    (spec.containers.some((c) => c.name === LAYOUT.sidecarName) || (spec.initContainers ?? []).some((c) => c.name === LAYOUT.sidecarName && c.restartPolicy === 'Always'))
+  );
 }
 
 export function decide(annotations: Readonly<Record<string, string>>, spec: PodSpec, mode: Mode): Decision {

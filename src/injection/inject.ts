@@ -4,7 +4,7 @@ import { clip, decide, type Mode } from './decide.js';
 import { resolveOptions, type InjectionOptions } from './overrides.js';
 import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
-import { LAYOUT, type InjectorSettings } from './settings.js';
+import { LAYOUT, type InjectorSettings, type SidecarMode } from './settings.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
 import { parseJob, withoutTrailingSlash } from './values.js';
 
@@ -16,6 +16,9 @@ export type InjectionResult =
 /** What the status annotation records: enough to see, and audit, what was injected. */
 export interface InjectionStatus {
   sidecar: string;
+  /** classic (an app container) or native (the first init container), and who chose it. */
+  sidecarMode: SidecarMode;
+  sidecarModeFrom: 'annotation' | 'settings';
   image: string;
   metricsPort: number;
   logPath: string;
@@ -54,6 +57,15 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     );
   }
 
+  const restartPolicy = pod.spec.restartPolicy;
+  if (options.sidecarMode === 'classic' && (restartPolicy === 'Never' || restartPolicy === 'OnFailure')) {
+    return refuse(
+      'needs_native_sidecar',
+      `restartPolicy ${restartPolicy} (a Job's pod): a classic sidecar keeps running after the app exits, so the pod would never complete; ` +
+        `set ${ANNOTATIONS.sidecarMode}: "native" (Kubernetes 1.29 or newer) ${OPT_OUT_HINT}`,
+    );
+  }
+
   const wanted = sidecarVolumes(options);
   const conflict = findConflict(pod, options, targets, wanted);
   if (conflict !== undefined) return conflict;
@@ -73,10 +85,15 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
       ? { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] }
       : container,
   );
-  containers.push(sidecarContainer(options, jobOf(pod, options, targets), targets));
+  const sidecar = sidecarContainer(options, jobOf(pod, options, targets), targets);
+  // Native: first, so it runs before any other init container and ships its logs too.
+  const initContainers = options.sidecarMode === 'native' ? [sidecar, ...(pod.spec.initContainers ?? [])] : pod.spec.initContainers;
+  if (options.sidecarMode === 'classic') containers.push(sidecar);
 
   const status: InjectionStatus = {
     sidecar: LAYOUT.sidecarName,
+    sidecarMode: options.sidecarMode,
+    sidecarModeFrom: options.sidecarModeFrom,
     image: options.image,
     metricsPort: options.metricsPort,
     logPath: options.logPath,
@@ -97,7 +114,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
         labels: { ...metadata.labels, [INJECTED_LABEL]: 'true' },
         annotations: { ...annotations, [ANNOTATIONS.status]: JSON.stringify(status) },
       },
-      spec: { ...pod.spec, containers, volumes: [...volumes, ...addedVolumes] },
+      spec: { ...pod.spec, ...(initContainers === undefined ? {} : { initContainers }), containers, volumes: [...volumes, ...addedVolumes] },
     },
   };
 }

@@ -1,7 +1,7 @@
 import { ANNOTATIONS } from './annotations.js';
 import { clip } from './decide.js';
 import { refuse, type Refusal } from './reasons.js';
-import type { InjectorSettings, ResourceSettings } from './settings.js';
+import type { InjectorSettings, ResourceSettings, SidecarMode } from './settings.js';
 import {
   parseConfigMapName,
   parseContainerList,
@@ -13,6 +13,7 @@ import {
   parseMemory,
   parsePort,
   parseSecretName,
+  parseSidecarMode,
   type Parsed,
   type Quantity,
 } from './values.js';
@@ -20,6 +21,9 @@ import {
 /** Everything that varies per pod, after settings and annotations are merged. */
 export interface InjectionOptions {
   image: string;
+  sidecarMode: SidecarMode;
+  /** Who chose the mode, for the status annotation. */
+  sidecarModeFrom: 'annotation' | 'settings';
   logPath: string;
   logGlob: string;
   /** App containers that get the log mount; undefined means all of them. */
@@ -95,7 +99,10 @@ export function resolveOptions(
   settings: InjectorSettings,
 ): InjectionOptions | Refusal {
   try {
+    const modeAnnotation = read(annotations, ANNOTATIONS.sidecarMode, parseSidecarMode);
     return {
+      sidecarMode: modeAnnotation ?? settings.sidecarMode,
+      sidecarModeFrom: modeAnnotation === undefined ? 'settings' : 'annotation',
       image: read(annotations, ANNOTATIONS.image, (raw) => parseImage(raw, settings.allowedImageRepositories)) ?? settings.image,
       logPath: read(annotations, ANNOTATIONS.logPath, parseLogPath) ?? settings.logPath,
       logGlob: read(annotations, ANNOTATIONS.logGlob, parseLogGlob) ?? settings.logGlob,

@@ -10,6 +10,7 @@ export const REFUSE_REASONS = [
   'mount_conflict',
   'container_conflict',
   'port_conflict',
+  'needs_native_sidecar',
 ] as const;
 
 export type InjectReason = (typeof INJECT_REASONS)[number];

@@ -7,8 +7,18 @@ export interface ResourceSettings {
   limits: { cpu: string; memory: string };
 }
 
+/**
+ * Where the sidecar goes. classic: one more app container (stops when the pod
+ * is deleted; a Job's pod never completes). native: the first init container
+ * with restartPolicy Always (Kubernetes 1.29+, stable in 1.33): it starts
+ * before the app and stops after it, and Jobs complete.
+ */
+export type SidecarMode = 'classic' | 'native';
+export const SIDECAR_MODES: readonly SidecarMode[] = ['classic', 'native'];
+
 export interface InjectorSettings {
   image: string;
+  sidecarMode: SidecarMode;
   /** Repositories a pod's `image` annotation may choose from. */
   allowedImageRepositories: readonly string[];
   logPath: string;
@@ -34,6 +44,7 @@ export const PROMTAIL_IMAGE = `grafana/promtail:${PROMTAIL_TAG}`;
 
 export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
   image: PROMTAIL_IMAGE,
+  sidecarMode: 'classic',
   allowedImageRepositories: Object.freeze(['grafana/promtail', 'docker.io/grafana/promtail']),
   logPath: '/var/log/app',
   logGlob: '*.log',

@@ -39,6 +39,8 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
     name: LAYOUT.sidecarName,
     image: options.image,
     imagePullPolicy: 'IfNotPresent',
+    // An init container that keeps running: Kubernetes' native sidecar.
+    ...(options.sidecarMode === 'native' ? { restartPolicy: 'Always' } : {}),
     // Flags win over the config file in promtail, so the port and positions
     // contract holds even with a user's own ConfigMap.
     args: [
@@ -52,6 +54,11 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       // config after a template change (the kubelet rewrites the file, but
       // promtail only reads it at start).
       '-server.enable-runtime-reload',
+      // promtail watches a folder only once a file in it matches; before
+      // that, new files are found at each resync (10 s by default). A Job
+      // that writes its first file and exits within 10 s shipped nothing
+      // (seen on a real node). A glob of one folder each second is cheap.
+      '-target.sync-period=1s',
       `-positions.file=${LAYOUT.positionsDir}/positions.yaml`,
     ],
     env: [
@@ -63,12 +70,15 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       { name: SIDECAR_ENV.containers, value: appContainers.join(',') },
     ],
     ports: [{ name: LAYOUT.portName, containerPort: port, protocol: 'TCP' }],
-    // No readiness probe: a classic sidecar's readiness is the pod's, and a
+    // No readiness probe: a classic sidecar's readiness is the pod's (a
+    // native one's counts too, since Kubernetes 1.29), and a
     // log shipper must never take the app out of its Service. promtail's
     // /ready answers 500 until it tails a file, which kept quiet apps
     // NotReady for good (seen on a real node). A startup probe on the port
     // only: the pod turns Ready once promtail listens (scrapes find it), and
     // it holds whatever the config says (a user's own ConfigMap included).
+    // A native sidecar's startup probe also holds back the app containers
+    // until promtail listens, so no line is written before it tails.
     startupProbe: {
       tcpSocket: { port: LAYOUT.portName },
       periodSeconds: 1,

@@ -2,7 +2,7 @@
 // the accepted form, so callers can name the annotation (or settings field) in
 // the message. Shared by per-pod annotations and the server's settings file.
 
-import { PROMTAIL_TAG } from './settings.js';
+import { PROMTAIL_TAG, SIDECAR_MODES, type SidecarMode } from './settings.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 
@@ -95,6 +95,10 @@ export function parseSecretName(raw: string): Parsed<string> {
     return fail('a Secret name: lower-case letters, digits, - and ., at most 253 characters');
   }
   return ok(raw);
+}
+
+export function parseSidecarMode(raw: string): Parsed<SidecarMode> {
+  return (SIDECAR_MODES as readonly string[]).includes(raw) ? ok(raw as SidecarMode) : fail(SIDECAR_MODES.map((m) => `"${m}"`).join(' or '));
 }
 
 export function parseBoolean(raw: string): Parsed<boolean> {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUp, upWithSreQuero } from './local-cluster.js';
@@ -8,9 +8,34 @@ import { clusterRequired, ENABLE_HINT, findBinaries } from './versions.js';
 // The test suite's shared cluster with a real node: started once by tap's
 // `before` (suite-before.ts), stopped by its `after`, found by the test files
 // through a status file. One node per machine, so the files share it.
+//
+// Several tap runs may overlap on one machine (a unit-test run while the full
+// suite runs): each has its own status file, and the cluster belongs to the
+// run that started it (the owner file), so no other run's before or after
+// step ever takes it down.
 
 const SUITE_DIR = join(tmpdir(), 'sre-quero-suite');
-export const STATUS_FILE = `${SUITE_DIR}.status.json`;
+const OWNER_FILE = `${SUITE_DIR}.owner`;
+/** This tap run: tap spawns its before and after steps and every test file itself. */
+const RUN = process.ppid;
+export const STATUS_FILE = `${SUITE_DIR}.status.${RUN}.json`;
+
+function owner(): number | undefined {
+  try {
+    return Number(readFileSync(OWNER_FILE, 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export type SuiteStatus =
   | {
@@ -31,12 +56,20 @@ export type SuiteStatus =
   | { ok: false; reason: string };
 
 export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus> {
+  // Status files of runs that were killed before their after step.
+  for (const name of readdirSync(tmpdir())) {
+    const pid = /^sre-quero-suite\.status\.(\d+)\.json$/.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(tmpdir(), name), { force: true });
+  }
   let status: SuiteStatus;
   if (findBinaries() === undefined && !clusterRequired()) {
     status = { ok: false, reason: ENABLE_HINT };
+  } else if (owner() !== undefined && owner() !== RUN && alive(owner() as number)) {
+    status = { ok: false, reason: `another test run (tap, pid ${owner()}) is using this machine's one node; run again when it has finished` };
   } else {
     try {
       if (isUp(SUITE_DIR)) stopCluster(SUITE_DIR); // left by a killed run
+      writeFileSync(OWNER_FILE, String(RUN));
       const cluster = await upWithSreQuero(SUITE_DIR, log, 2);
       const { state } = cluster;
       status = {
@@ -62,8 +95,10 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
 }
 
 export function suiteDown(log: (line: string) => void): void {
-  for (const line of stopCluster(SUITE_DIR)) log(`cluster: ${line}`);
   rmSync(STATUS_FILE, { force: true });
+  if (owner() !== RUN) return; // another run's cluster, or none
+  for (const line of stopCluster(SUITE_DIR)) log(`cluster: ${line}`);
+  rmSync(OWNER_FILE, { force: true });
 }
 
 export function suiteStatus(): SuiteStatus {

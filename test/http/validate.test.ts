@@ -32,3 +32,13 @@ t.test('enforced namespaces: an injected pod passes; other requests pass untouch
   const malformed = await validate(app, { kind: 'AdmissionReview' });
   t.equal(malformed.statusCode, 400);
 });
+
+t.test('enforced namespaces: a pod with the native sidecar (an init container) passes', async (t) => {
+  const { app } = testApp();
+  const review = recipeReview();
+  review.request.object.metadata.annotations = { ...review.request.object.metadata.annotations, 'logging.sre-quero/sidecar-mode': 'native' };
+  const mutated = (await app.inject({ method: 'POST', url: '/mutate/enforced', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(review) })).json();
+  review.request.object = applyResponse(review.request.object, mutated.response);
+  t.same(review.request.object.spec.initContainers.map((c: { name: string }) => c.name), ['promtail']);
+  t.same((await validate(app, review)).json().response, { uid: review.request.uid, allowed: true });
+});

@@ -274,6 +274,7 @@ t.test('loadSettings', async (t) => {
     );
     t.strictSame(settings, {
       image: 'docker.io/grafana/promtail:3.5.0',
+      sidecarMode: 'classic',
       allowedImageRepositories: ['grafana/promtail', 'docker.io/grafana/promtail'],
       logPath: '/srv/app/logs',
       logGlob: '*.log',
@@ -292,6 +293,7 @@ t.test('loadSettings', async (t) => {
     const settings = settingsFrom(
       JSON.stringify({
         image: 'registry.local/promtail:3.6.0',
+        sidecarMode: 'native',
         allowedImageRepositories: ['registry.local/promtail'],
         logPath: '/data/logs',
         logGlob: '**/*.json',
@@ -304,6 +306,7 @@ t.test('loadSettings', async (t) => {
     );
     t.strictSame(settings, {
       image: 'registry.local/promtail:3.6.0',
+      sidecarMode: 'native',
       allowedImageRepositories: ['registry.local/promtail'],
       logPath: '/data/logs',
       logGlob: '**/*.json',
@@ -343,6 +346,8 @@ t.test('loadSettings', async (t) => {
       ['configMap: Bad_Name', 'configMap: expected a ConfigMap name'],
       ['credentialsSecret: Bad_Name', 'credentialsSecret: expected a Secret name'],
       ['credentialsSecret: ""', 'credentialsSecret: expected a Secret name'],
+      ['sidecarMode: auto', 'sidecarMode: expected "classic" or "native"'],
+      ['sidecarMode: Native', 'sidecarMode: expected "classic" or "native"'],
       ['metricsPort: 80', 'metricsPort'],
       ['metricsPort: 65536', 'metricsPort'],
       ['metricsPort: 9080.5', 'metricsPort'],

@@ -4,6 +4,7 @@ import {
   ANNOTATIONS,
   DEFAULT_SETTINGS,
   diffToPatch,
+  isInjected,
   injectPod,
   MODES,
   podShapeProblem,
@@ -35,6 +36,7 @@ function deepFreeze<T>(value: T): T {
 
 interface PodOptions {
   annotations?: Record<string, string>;
+  restartPolicy?: string;
   labels?: Record<string, string>;
   containers?: Container[];
   initContainers?: Container[];
@@ -53,7 +55,7 @@ function makePod(options: PodOptions = {}): PodTemplate {
       annotations: { [SIDECAR]: 'true', ...options.annotations },
     },
     spec: {
-      restartPolicy: 'Always',
+      restartPolicy: options.restartPolicy ?? 'Always',
       ...(options.initContainers === undefined ? {} : { initContainers: options.initContainers }),
       containers: options.containers ?? [webContainer()],
       volumes: options.volumes ?? [{ name: 'kube-api', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }],
@@ -104,6 +106,7 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       `-server.http-listen-port=${s.port}`,
       '-server.grpc-listen-address=127.0.0.1',
       '-server.enable-runtime-reload',
+      '-target.sync-period=1s',
       '-positions.file=/run/promtail/positions.yaml',
     ],
     env: [
@@ -182,6 +185,8 @@ t.test('default layout on a one-container pod', async (t) => {
   t.type(statusText, 'string');
   t.strictSame(statusOf(result), {
     sidecar: 'promtail',
+    sidecarMode: 'classic',
+    sidecarModeFrom: 'settings',
     image: 'grafana/promtail:3.6.11',
     metricsPort: 9080,
     logPath: '/var/log/app',
@@ -753,6 +758,56 @@ t.test('hostile values via annotations are invalid_annotation naming the key and
   });
 });
 
+t.test('sidecar-mode native: the first init container, restartPolicy Always, the same sidecar otherwise', async (t) => {
+  const migrate: Container = { name: 'migrate-db', image: 'example/migrate:1' };
+  const result = injected(t, makePod({ annotations: { [A('sidecar-mode')]: 'native' }, initContainers: [migrate], restartPolicy: 'Never' }));
+  const init = result.pod.spec.initContainers ?? [];
+  t.same(init.map((c) => c.name), ['promtail', 'migrate-db'], 'first, before the pod\'s own init containers');
+  t.strictSame(init[0], { ...expectedSidecar(), restartPolicy: 'Always' });
+  t.strictSame(init[1], migrate, 'the other init container untouched');
+  t.same(result.pod.spec.containers.map((c) => c.name), ['web'], 'no classic sidecar');
+  t.same(containerOf(result, 'web')?.volumeMounts?.at(-1), { name: 'shared-logs', mountPath: '/var/log/app' });
+  t.strictSame(result.pod.spec.volumes?.slice(1), layoutVolumes());
+  t.match(statusOf(result), { sidecarMode: 'native', sidecarModeFrom: 'annotation' });
+  t.equal(inject(result.pod).kind, 'skipped', 'a pod with the native sidecar and the status is injected once');
+  t.match(inject(result.pod), { reason: 'already_injected' });
+});
+
+t.test('sidecar-mode: from the settings, overridden per pod; a bad value is refused', async (t) => {
+  const native: InjectorSettings = deepFreeze({ ...DEFAULT_SETTINGS, sidecarMode: 'native' });
+  const fromSettings = injected(t, makePod(), 'annotated', native);
+  t.same(fromSettings.pod.spec.initContainers?.map((c) => c.name), ['promtail']);
+  t.match(statusOf(fromSettings), { sidecarMode: 'native', sidecarModeFrom: 'settings' });
+  const classic = injected(t, makePod({ annotations: { [A('sidecar-mode')]: 'classic' } }), 'annotated', native);
+  t.equal(classic.pod.spec.initContainers, undefined, 'no initContainers field appears');
+  t.same(classic.pod.spec.containers.map((c) => c.name), ['web', 'promtail']);
+  t.match(statusOf(classic), { sidecarMode: 'classic', sidecarModeFrom: 'annotation' });
+  expectRefused(t, inject(makePod({ annotations: { [A('sidecar-mode')]: 'auto' } })), 'invalid_annotation', 'annotation logging.sre-quero/sidecar-mode: "auto" is not valid; expected "classic" or "native"');
+});
+
+t.test('classic mode refuses run-to-completion pods (Jobs), which it would keep from completing', async (t) => {
+  for (const restartPolicy of ['Never', 'OnFailure']) {
+    expectRefused(
+      t,
+      inject(makePod({ restartPolicy })),
+      'needs_native_sidecar',
+      `restartPolicy ${restartPolicy} (a Job's pod)`,
+      'would never complete',
+      'logging.sre-quero/sidecar-mode: "native"',
+      'logging.sre-quero/sidecar: "false"',
+    );
+    t.equal(injected(t, makePod({ restartPolicy, annotations: { [A('sidecar-mode')]: 'native' } })).kind, 'injected', `native with ${restartPolicy}`);
+  }
+  t.equal(inject(makePod({ restartPolicy: 'Never', annotations: { [SIDECAR]: 'false' } }), 'enabled').kind, 'skipped', 'an opted-out Job pod is left alone');
+});
+
+t.test('a hand-written init container named promtail is a conflict, not an injected pod', async (t) => {
+  const own: Container = { name: 'promtail', image: 'grafana/promtail:3.6.11', restartPolicy: 'Always' };
+  expectRefused(t, inject(makePod({ initContainers: [own] })), 'container_conflict', 'container "promtail" already exists');
+  const withStatus = makePod({ initContainers: [{ name: 'promtail', image: 'x' }], annotations: { [STATUS]: '{}' } });
+  t.equal(isInjected(withStatus.metadata?.annotations ?? {}, withStatus.spec), false, 'an init container that is not a sidecar (no restartPolicy Always) does not count');
+});
+
 t.test('ANNOTATIONS names every key under the prefix', async (t) => {
   t.strictSame(Object.values(ANNOTATIONS).sort(), [
     'config-map',
@@ -768,6 +823,7 @@ t.test('ANNOTATIONS names every key under the prefix', async (t) => {
     'memory-request',
     'metrics-port',
     'sidecar',
+    'sidecar-mode',
     'status',
   ].map(A));
 });

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import t, { type Test } from 'tap';
+import type { Json } from '../helpers/reviews.js';
+import { waitFor } from './harness.js';
+import { exactlyOnce } from './log-harness.js';
+import { namespaceFor, nodeClusterOrSkip, type NodeCluster } from './node-harness.js';
+
+// Native sidecars on the real node: the injected promtail runs as the first
+// init container with restartPolicy Always, so a Job's pod completes, and the
+// lines its app writes, the last one just before it exits included, reach
+// Loki. A classic sidecar would keep the pod running for ever: such a pod is
+// refused, and the Job says why.
+
+const cluster = nodeClusterOrSkip();
+
+const job = (cluster: NodeCluster, namespace: string, name: string, annotations: Record<string, string>, mark: string): Json => ({
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name, namespace },
+  spec: {
+    backoffLimit: 0,
+    template: {
+      metadata: { labels: { app: name }, annotations: { 'logging.sre-quero/sidecar': 'true', ...annotations } },
+      spec: {
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 10,
+        containers: [
+          {
+            name: 'migrate',
+            image: cluster.busyboxImage,
+            imagePullPolicy: 'Never',
+            command: ['sh', '-c', `for i in 1 2 3; do echo "step $i ${mark}" >> /var/log/app/job.log; sleep 1; done; echo "last ${mark}" >> /var/log/app/job.log`],
+          },
+        ],
+      },
+    },
+  },
+});
+
+if (cluster !== undefined) {
+  const { api, kubectl } = cluster;
+  const lines = (mark: string) => ['step 1', 'step 2', 'step 3', 'last'].map((step) => `${step} ${mark}`);
+
+  const completes = async (t: Test, ns: string, name: string) => {
+    const done = await waitFor(`Job ${name} complete`, async () => {
+      const status = ((await api('GET', `/apis/batch/v1/namespaces/${ns}/jobs/${name}`)).body as Json).status ?? {};
+      return (status.conditions ?? []).some((c: Json) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True') ? status : undefined;
+    }, 90_000);
+    t.equal(done.succeeded, 1, `Job ${name} succeeded`);
+    t.ok((done.conditions as Json[]).some((c) => c.type === 'Complete'), 'condition Complete');
+    const pods = ((await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=job-name%3D${name}`)).body as Json).items as Json[];
+    t.equal(pods.length, 1);
+    const pod = pods[0] as Json;
+    t.equal(pod.status.phase, 'Succeeded', 'the pod completed');
+    t.same(pod.spec.initContainers.map((c: Json) => [c.name, c.restartPolicy]), [['promtail', 'Always']], 'the sidecar is a native one');
+    t.same(pod.spec.containers.map((c: Json) => c.name), ['migrate']);
+    return pod;
+  };
+
+  t.test('a Job with the native sidecar completes, and every line reaches Loki, the last one too', async (t) => {
+    const ns = await namespaceFor(cluster, 'native-job');
+    const mark = randomUUID();
+    const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'migrate', { 'logging.sre-quero/sidecar-mode': 'native' }, mark));
+    t.equal(created.status, 201);
+    const pod = await completes(t, ns, 'migrate');
+    t.match(JSON.parse(pod.metadata.annotations['logging.sre-quero/status']), { sidecarMode: 'native', sidecarModeFrom: 'annotation' });
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", job="migrate", pod="${pod.metadata.name}"}`, mark, lines(mark), 30_000), [...lines(mark)].sort(), 'all four lines, each once');
+  });
+
+  t.test("a CronJob's Job with the native sidecar completes with its lines in Loki", async (t) => {
+    const ns = await namespaceFor(cluster, 'native-cron');
+    const mark = randomUUID();
+    const template = job(cluster, ns, 'nightly', { 'logging.sre-quero/sidecar-mode': 'native' }, mark);
+    const cron = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: ns }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: template.spec } } };
+    t.equal((await api('POST', `/apis/batch/v1/namespaces/${ns}/cronjobs`, cron)).status, 201);
+    // What the CronJob controller does at 03:00, now: a Job from its template.
+    const run = await kubectl(['-n', ns, 'create', 'job', 'nightly-now', '--from=cronjob/nightly']);
+    t.equal(run.status, 0, 'kubectl create job --from=cronjob/nightly', { stderr: run.stderr });
+    const pod = await completes(t, ns, 'nightly-now');
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", pod="${pod.metadata.name}"}`, mark, lines(mark), 30_000), [...lines(mark)].sort());
+  });
+
+  t.test('the same Job in classic mode: its pod is refused, and the Job says why and what to change', async (t) => {
+    const ns = await namespaceFor(cluster, 'classic-job');
+    const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'migrate', {}, randomUUID()));
+    t.equal(created.status, 201, 'the Job itself is stored');
+    const event = await waitFor('the FailedCreate event', async () => {
+      const events = ((await api('GET', `/api/v1/namespaces/${ns}/events`)).body as Json).items as Json[];
+      return events.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'Job');
+    }, 30_000);
+    t.match(event.message, /denied the request: restartPolicy Never \(a Job's pod\): a classic sidecar keeps running after the app exits/);
+    t.match(event.message, /logging\.sre-quero\/sidecar-mode: "native"/);
+    const pods = ((await api('GET', `/api/v1/namespaces/${ns}/pods`)).body as Json).items as Json[];
+    t.same(pods, [], 'no pod that could never complete');
+  });
+}

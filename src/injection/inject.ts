@@ -6,7 +6,7 @@ import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
 import { LAYOUT, type InjectorSettings, type SidecarMode } from './settings.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
-import { parseJob, withoutTrailingSlash } from './values.js';
+import { folderOf, parseJob } from './values.js';
 
 export type InjectionResult =
   | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[] }
@@ -120,7 +120,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 }
 
 function mountsLogFolder(container: Container, options: InjectionOptions): boolean {
-  return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && withoutTrailingSlash(m.mountPath) === options.logPath);
+  return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && folderOf(m.mountPath) === options.logPath);
 }
 
 /** The `job` label: the annotation, else the app's name label, else the first app container. */
@@ -189,7 +189,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
   for (const container of spec.containers) {
     if (!targets.includes(container.name)) continue;
     for (const mount of container.volumeMounts ?? []) {
-      const mountPath = withoutTrailingSlash(mount.mountPath);
+      const mountPath = folderOf(mount.mountPath);
       if (mountPath === options.logPath && mount.name !== LAYOUT.logVolume) {
         return refuse(
           'mount_conflict',

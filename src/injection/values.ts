@@ -2,6 +2,7 @@
 // the accepted form, so callers can name the annotation (or settings field) in
 // the message. Shared by per-pod annotations and the server's settings file.
 
+import { posix } from 'node:path';
 import { PROMTAIL_TAG, SIDECAR_MODES, type SidecarMode } from './settings.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
@@ -14,6 +15,12 @@ const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/li
 const FORBIDDEN_EXACT = new Set(['/home', '/mnt', '/opt', '/root', '/srv', '/tmp', '/var', '/var/lib', '/var/log']);
 /** `/var/log/app/` and `/var/log/app` name the same folder. */
 export const withoutTrailingSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
+
+/**
+ * The folder a mount path names once the runtime cleans it: `/var/log/app/.`,
+ * `//var/log/app` and `/var/log/x/../app` are all `/var/log/app`.
+ */
+export const folderOf = (path: string): string => withoutTrailingSlash(posix.normalize(path));
 
 const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
 

@@ -1,4 +1,4 @@
-import { ANNOTATIONS, diffToPatch, injectPod, isInjected, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
+import { ANNOTATIONS, diffToPatch, injectPod, isInjected, isWindowsPod, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
 import { allow, deny, type AdmissionResponseBody } from './response.js';
 import type { AdmissionReview } from './review.js';
 
@@ -20,6 +20,7 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
   container_conflict: { code: 409, reason: 'Conflict' },
   port_conflict: { code: 409, reason: 'Conflict' },
   needs_native_sidecar: { code: 409, reason: 'Conflict' },
+  annotations_too_large: { code: 409, reason: 'Conflict' },
 };
 
 /** Decode is done; this is inject -> diff -> envelope. No I/O. */
@@ -57,6 +58,8 @@ export function answerEnforcement(review: AdmissionReview): ReviewOutcome {
   if (isInjected(request.pod.metadata?.annotations ?? {}, request.pod.spec)) {
     return { body: allow(apiVersion, request.uid), verdict: 'allowed', reason: 'sidecar_present' };
   }
+  // The injector skips these (it cannot serve them), so enforcement cannot ask for the sidecar.
+  if (isWindowsPod(request.pod.spec)) return { body: allow(apiVersion, request.uid), verdict: 'allowed', reason: 'windows_pod' };
   const namespace = request.namespace ?? 'this namespace';
   const message =
     `pod lacks the logging sidecar that namespace ${namespace} enforces (label logging.sre-quero/injection=enforced; ` +

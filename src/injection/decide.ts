@@ -24,7 +24,21 @@ export function isInjected(annotations: Readonly<Record<string, string>>, spec: 
   );
 }
 
+/**
+ * Pods the Linux sidecar cannot serve, whatever was asked: a Windows pod
+ * would be made invalid by the Linux image and its securityContext.
+ */
+export function isWindowsPod(spec: PodSpec): boolean {
+  const os = spec.os as { name?: unknown } | undefined;
+  return os?.name === 'windows';
+}
+
 export function decide(annotations: Readonly<Record<string, string>>, spec: PodSpec, mode: Mode): Decision {
+  const decision = decideMode(annotations, spec, mode);
+  return decision.kind === 'inject' && isWindowsPod(spec) ? { kind: 'skip', reason: 'windows_pod' } : decision;
+}
+
+function decideMode(annotations: Readonly<Record<string, string>>, spec: PodSpec, mode: Mode): Decision {
   const raw = annotations[ANNOTATIONS.sidecar];
   let wanted: boolean | undefined;
   if (raw !== undefined) {
@@ -54,6 +68,13 @@ export function decide(annotations: Readonly<Record<string, string>>, spec: PodS
 
 /** Keeps hostile values from flooding messages and logs. */
 export function clip(value: string, max = 64): string {
-  const printable = value.replace(/[^\x20-\x7e]/g, (c) => JSON.stringify(c).slice(1, -1));
+  // Control and format characters escaped: as JSON writes them (\n,
+  // \u0007), else as \uXXXX, so bidi overrides (U+202E) and line separators
+  // cannot reorder or split what a terminal shows. Printable text (é) stays.
+  const printable = value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, (c) => {
+    const json = JSON.stringify(c).slice(1, -1);
+    if (json !== c) return json;
+    return [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  });
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
 }

@@ -1,6 +1,6 @@
 // The pure injection core: no I/O, no logger, no HTTP, no Kubernetes client.
 export { ANNOTATIONS, INJECTED_LABEL, PREFIX } from './annotations.js';
-export { decide, isInjected, MODES, type Mode } from './decide.js';
+export { decide, isInjected, isWindowsPod, MODES, type Mode } from './decide.js';
 export { injectPod, type InjectionResult, type InjectionStatus } from './inject.js';
 export { diffToPatch, type Operation } from './patch.js';
 export { podShapeProblem, type PodTemplate } from './pod.js';

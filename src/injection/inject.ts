@@ -52,8 +52,8 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
   if (missing.length > 0) {
     return refuse(
       'unknown_container',
-      `annotation ${ANNOTATIONS.containers}: no container named ${missing.map((m) => `"${m}"`).join(', ')} in the pod; ` +
-        `expected names from: ${appContainers.join(', ')}`,
+      `annotation ${ANNOTATIONS.containers}: no container named ${missing.map((m) => `"${clip(m)}"`).join(', ')} in the pod; ` +
+        `expected names from: ${clipList(appContainers)}`,
     );
   }
 
@@ -73,7 +73,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
   const volumes = pod.spec.volumes ?? [];
   const reusedVolumes = wanted.filter((v) => volumes.some((existing) => existing.name === v.name)).map((v) => v.name);
   const addedVolumes = wanted.filter((v) => !reusedVolumes.includes(v.name));
-  const warnings = [...decision.warnings, ...unknownAnnotationKeys(annotations).map((key) => `unknown annotation ${key} is ignored`)];
+  const warnings = [...decision.warnings, ...unknownAnnotationKeys(annotations).map((key) => `unknown annotation ${clip(key)} is ignored`)];
   if (reusedVolumes.includes(LAYOUT.logVolume)) {
     warnings.push(`the pod's own emptyDir volume "${LAYOUT.logVolume}" is reused for the logs`);
   }
@@ -103,6 +103,21 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     reusedVolumes,
   };
   const metadata = pod.metadata ?? {};
+  const newAnnotations = { ...annotations, [ANNOTATIONS.status]: JSON.stringify(status) };
+  const annotationBytes = annotationSize(newAnnotations);
+  if (annotationBytes > ANNOTATIONS_LIMIT_BYTES) {
+    return refuse(
+      'annotations_too_large',
+      `the pod's annotations would take ${annotationBytes} bytes with sre-quero's ${ANNOTATIONS.status} added, ` +
+        `above the API server's limit of ${ANNOTATIONS_LIMIT_BYTES}: trim the pod's annotations ${OPT_OUT_HINT}`,
+    );
+  }
+  if (pod.spec.hostNetwork === true) {
+    warnings.push(
+      `hostNetwork: the sidecar listens on port ${options.metricsPort} of the node itself; it fails to start if anything else on the node ` +
+        `uses that port (another such pod, a promtail DaemonSet): set ${ANNOTATIONS.metricsPort} to a port free on every node`,
+    );
+  }
   return {
     kind: 'injected',
     reason: decision.reason,
@@ -112,12 +127,29 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
       metadata: {
         ...metadata,
         labels: { ...metadata.labels, [INJECTED_LABEL]: 'true' },
-        annotations: { ...annotations, [ANNOTATIONS.status]: JSON.stringify(status) },
+        annotations: newAnnotations,
       },
       spec: { ...pod.spec, ...(initContainers === undefined ? {} : { initContainers }), containers, volumes: [...volumes, ...addedVolumes] },
     },
   };
 }
+
+/** The API server refuses objects whose annotations (keys and values, in bytes) pass 256 KiB. */
+const ANNOTATIONS_LIMIT_BYTES = 256 * 1024;
+
+function annotationSize(annotations: Readonly<Record<string, string>>): number {
+  let bytes = 0;
+  for (const key in annotations) bytes += Buffer.byteLength(key) + Buffer.byteLength(annotations[key] as string);
+  return bytes;
+}
+
+/** Ports every node's own daemons hold (kubelet, kube-proxy): a hostNetwork sidecar could never bind them. */
+const NODE_PORTS: ReadonlyMap<number, string> = new Map([
+  [10248, 'the kubelet'],
+  [10250, 'the kubelet'],
+  [10249, 'kube-proxy'],
+  [10256, 'kube-proxy'],
+]);
 
 function mountsLogFolder(container: Container, options: InjectionOptions): boolean {
   return (container.volumeMounts ?? []).some((m) => m.name === LAYOUT.logVolume && folderOf(m.mountPath) === options.logPath);
@@ -133,9 +165,15 @@ function jobOf(pod: PodTemplate, options: InjectionOptions, targets: readonly st
   return targets[0] as string;
 }
 
+/** Names a pod chose, for a message: each clipped, at most ten. */
+function clipList(names: readonly string[]): string {
+  const shown = names.slice(0, 10).map((name) => clip(name));
+  return names.length > 10 ? `${shown.join(', ')} and ${names.length - 10} more` : shown.join(', ');
+}
+
 function describeVolume(volume: Volume): string {
   const source = Object.keys(volume).find((key) => key !== 'name');
-  return source === undefined ? 'a volume without a source' : `a ${source} volume`;
+  return source === undefined ? 'a volume without a source' : `a ${clip(source)} volume`;
 }
 
 /** Everything that would make the injected pod invalid or wrong; undefined if none. */
@@ -163,24 +201,32 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
     if (ours !== undefined && !isDeepStrictEqual(ours, volume)) {
       return refuse(
         'volume_conflict',
-        `volume "${volume.name}" already exists and differs from the one sre-quero adds: rename that volume ${OPT_OUT_HINT}`,
+        `volume "${clip(volume.name)}" already exists and differs from the one sre-quero adds: rename that volume ${OPT_OUT_HINT}`,
       );
     }
   }
 
+  const nodePort = NODE_PORTS.get(options.metricsPort);
+  if (spec.hostNetwork === true && nodePort !== undefined) {
+    return refuse(
+      'port_conflict',
+      `hostNetwork: port ${options.metricsPort} belongs to ${nodePort} on every node, so the sidecar could not listen there: ` +
+        `set ${ANNOTATIONS.metricsPort} to a free port for the sidecar`,
+    );
+  }
   for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
     for (const port of container.ports ?? []) {
-      if (port.containerPort === options.metricsPort) {
+      if (port.containerPort === options.metricsPort || (spec.hostNetwork === true && port.hostPort === options.metricsPort)) {
         return refuse(
           'port_conflict',
-          `container "${container.name}" already uses port ${options.metricsPort}: ` +
+          `container "${clip(container.name)}" already uses port ${options.metricsPort}: ` +
             `set ${ANNOTATIONS.metricsPort} to a free port for the sidecar`,
         );
       }
       if (port.name === LAYOUT.portName) {
         return refuse(
           'port_conflict',
-          `container "${container.name}" already has a port named "${LAYOUT.portName}", which the sidecar's metrics port needs: rename that port`,
+          `container "${clip(container.name)}" already has a port named "${LAYOUT.portName}", which the sidecar's metrics port needs: rename that port`,
         );
       }
     }
@@ -193,7 +239,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
       if (mountPath === options.logPath && mount.name !== LAYOUT.logVolume) {
         return refuse(
           'mount_conflict',
-          `container "${container.name}" already mounts volume "${mount.name}" at ${options.logPath}: ` +
+          `container "${clip(container.name)}" already mounts volume "${clip(mount.name)}" at ${options.logPath}: ` +
             `set ${ANNOTATIONS.logPath} to another folder, or leave the container out with ${ANNOTATIONS.containers}`,
         );
       }

@@ -2,7 +2,7 @@
 // metrics and log lines, so keep them stable and low in number.
 
 export const INJECT_REASONS = ['annotation_opt_in', 'namespace_enabled', 'namespace_enforced'] as const;
-export const SKIP_REASONS = ['not_requested', 'opted_out', 'already_injected'] as const;
+export const SKIP_REASONS = ['not_requested', 'opted_out', 'already_injected', 'windows_pod'] as const;
 export const REFUSE_REASONS = [
   'invalid_annotation',
   'unknown_container',
@@ -11,6 +11,7 @@ export const REFUSE_REASONS = [
   'container_conflict',
   'port_conflict',
   'needs_native_sidecar',
+  'annotations_too_large',
 ] as const;
 
 export type InjectReason = (typeof INJECT_REASONS)[number];

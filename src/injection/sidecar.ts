@@ -95,6 +95,8 @@ export function sidecarContainer(options: InjectionOptions, job: string, appCont
       runAsNonRoot: true,
       runAsUser: LAYOUT.runAsUser,
       runAsGroup: LAYOUT.runAsUser,
+      // Pod Security `restricted` asks for it on every container.
+      seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: [
       { name: LAYOUT.logVolume, mountPath: options.logPath, readOnly: true },

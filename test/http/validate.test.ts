@@ -42,3 +42,13 @@ t.test('enforced namespaces: a pod with the native sidecar (an init container) p
   t.same(review.request.object.spec.initContainers.map((c: { name: string }) => c.name), ['promtail']);
   t.same((await validate(app, review)).json().response, { uid: review.request.uid, allowed: true });
 });
+
+t.test('enforced namespaces: a Windows pod, which the injector skips, is not refused for lacking the sidecar', async (t) => {
+  const { app, logLines } = testApp();
+  const review = recipeReview();
+  review.request.object.spec.os = { name: 'windows' };
+  const mutated = (await app.inject({ method: 'POST', url: '/mutate/enforced', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(review) })).json();
+  t.same(mutated.response, { uid: review.request.uid, allowed: true }, 'no patch');
+  t.same((await validate(app, review)).json().response, { uid: review.request.uid, allowed: true });
+  t.match(logLines().at(-1), { mode: 'validate-enforced', decision: 'allowed', reason: 'windows_pod' });
+});

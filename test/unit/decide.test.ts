@@ -135,3 +135,10 @@ t.test('isInjected: status annotation (any value) and a container named promtail
   t.equal(isInjected({ [STATUS]: '' }, injectedSpec()), true);
   t.equal(isInjected({ 'logging.sre-quero/statuses': '{}' }, injectedSpec()), false);
 });
+
+t.test('clip escapes format characters too: bidi overrides, line separators, zero-width', async (t) => {
+  t.equal(clip('a\u202eb'), 'a\\u202eb');
+  t.equal(clip('a\u2028b\u2029c'), 'a\\u2028b\\u2029c');
+  t.equal(clip('a\u200bb'), 'a\\u200bb');
+  t.equal(clip('é ü 日本'), 'é ü 日本', 'printable text stays');
+});

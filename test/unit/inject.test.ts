@@ -37,6 +37,8 @@ function deepFreeze<T>(value: T): T {
 interface PodOptions {
   annotations?: Record<string, string>;
   restartPolicy?: string;
+  /** Merged into the spec (hostNetwork, os, …). */
+  spec?: Record<string, unknown>;
   labels?: Record<string, string>;
   containers?: Container[];
   initContainers?: Container[];
@@ -59,6 +61,7 @@ function makePod(options: PodOptions = {}): PodTemplate {
       ...(options.initContainers === undefined ? {} : { initContainers: options.initContainers }),
       containers: options.containers ?? [webContainer()],
       volumes: options.volumes ?? [{ name: 'kube-api', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }],
+      ...options.spec,
     },
   });
 }
@@ -127,6 +130,7 @@ function expectedSidecar(shape: Partial<SidecarShape> = {}): Container {
       runAsNonRoot: true,
       runAsUser: 10001,
       runAsGroup: 10001,
+      seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: [
       { name: 'shared-logs', mountPath: s.logPath, readOnly: true },
@@ -757,6 +761,52 @@ t.test('hostile values via annotations are invalid_annotation naming the key and
     t.strictSame(inject(pod, 'annotated'), { kind: 'skipped', reason: 'opted_out' });
     t.strictSame(inject(pod, 'enabled'), { kind: 'skipped', reason: 'opted_out' });
     expectRefused(t, inject(pod, 'enforced'), 'invalid_annotation', 'logging.sre-quero/log-path');
+  });
+});
+
+t.test('pods the layout does not fit', async (t) => {
+  t.test('a Windows pod is skipped with a reason in every mode, an opt-out stays an opt-out', async (t) => {
+    for (const mode of MODES) t.match(inject(makePod({ spec: { os: { name: 'windows' } } }), mode), { kind: 'skipped', reason: 'windows_pod' }, mode);
+    t.match(inject(makePod({ spec: { os: { name: 'windows' } }, annotations: { [SIDECAR]: 'false' } }), 'enabled'), { kind: 'skipped', reason: 'opted_out' });
+    t.equal(inject(makePod({ spec: { os: { name: 'linux' } } })).kind, 'injected', 'os linux is served');
+  });
+
+  t.test('annotations that would pass 256 KiB with the status are refused, just below is fine', async (t) => {
+    const room = (extra: number) => {
+      // The pod's own annotations plus the status must stay within 262144 bytes.
+      const probe = injected(t, makePod({ annotations: { big: '' } }));
+      const used = Object.entries(probe.pod.metadata?.annotations ?? {}).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+      return 'x'.repeat(262144 - used + extra);
+    };
+    t.equal(inject(makePod({ annotations: { big: room(0) } })).kind, 'injected', 'exactly at the limit');
+    expectRefused(t, inject(makePod({ annotations: { big: room(1) } })), 'annotations_too_large', '262145 bytes', 'limit of 262144', 'trim the pod');
+    // 131,072 characters, but twice as many bytes: the limit counts bytes.
+    expectRefused(t, inject(makePod({ annotations: { big: 'é'.repeat(131072) } })), 'annotations_too_large', 'limit of 262144');
+  });
+
+  t.test('hostNetwork: a warning that the port is the node\'s, conflicts with host ports and the node\'s own daemons', async (t) => {
+    const result = injected(t, makePod({ spec: { hostNetwork: true } }));
+    t.match(result.warnings, [/^hostNetwork: the sidecar listens on port 9080 of the node itself/]);
+    t.strictSame(injected(t, makePod()).warnings, [], 'no warning without hostNetwork');
+    const hostPorted = webContainer({ ports: [{ containerPort: 8080, hostPort: 9080 }] });
+    expectRefused(t, inject(makePod({ spec: { hostNetwork: true }, containers: [hostPorted] })), 'port_conflict', 'container "web" already uses port 9080');
+    t.equal(inject(makePod({ containers: [hostPorted] })).kind, 'injected', 'a host port matters only on the node\'s network');
+    expectRefused(t, inject(makePod({ spec: { hostNetwork: true }, annotations: { [A('metrics-port')]: '10250' } })), 'port_conflict', 'port 10250 belongs to the kubelet on every node');
+    t.equal(inject(makePod({ annotations: { [A('metrics-port')]: '10250' } })).kind, 'injected', 'in the pod network 10250 is free');
+  });
+
+  t.test('messages and warnings clip what the pod wrote and escape control characters', async (t) => {
+    const hostile = `evil\u001b[31m\u202e${'n'.repeat(300)}`;
+    const withPort = webContainer({ name: hostile, ports: [{ containerPort: 9080 }] });
+    const refused = inject(makePod({ containers: [withPort] }));
+    const message = refused.kind === 'refused' ? refused.message : '';
+    t.notMatch(message, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u, 'no control or format character left');
+    t.ok(message.includes('evil\\u001b[31m\\u202e'), 'escaped, still readable', { message });
+    t.ok(message.length < 250, 'clipped', { length: message.length });
+    const unknown = inject(makePod({ containers: [webContainer({ name: hostile })], annotations: { [A('containers')]: 'nope' } }));
+    t.ok(unknown.kind === 'refused' && unknown.message.length < 400 && !/\u001b/.test(unknown.message), 'the expected names are clipped too');
+    const warned = injected(t, makePod({ annotations: { [`logging.sre-quero/${'typo\n'.repeat(40)}`]: 'x' } }));
+    t.ok(warned.warnings.every((w) => w.length < 150 && !w.includes('\n')), 'unknown keys in warnings are clipped', { warnings: warned.warnings });
   });
 });
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
+import { answerReview } from '../../src/admission/handle.js';
+import { loadSettings } from '../../src/config.js';
 import { type Json } from '../helpers/reviews.js';
 import {
   applyWebhookConfigurations,
@@ -78,6 +80,34 @@ if (cp !== undefined) {
     t.ok(hasSidecar((await createPod(cp, 'shop', pod('annotated', { [SIDECAR]: 'true' }))).body));
     t.notOk(hasSidecar((await createPod(cp, 'shop', pod('plain'))).body));
     t.notOk(hasSidecar((await createPod(cp, 'shop', pod('opted-out', { [SIDECAR]: 'false' }))).body));
+  });
+
+  t.test('annotated mode: the API server sends exactly the pods the webhook would do something with (matchConditions)', async (t) => {
+    await cp.createNamespace('filtered');
+    const settings = loadSettings(undefined);
+    const corpus: [string, Record<string, string> | undefined][] = [
+      ['no-annotations', undefined],
+      ['empty-annotations', {}],
+      ['other-annotations', { 'example.com/owner': 'team-a' }],
+      ['other-keys-of-ours', { 'logging.sre-quero/log-path': '/var/log/../../etc', 'logging.sre-quero/job': 'x' }],
+      ['opt-in', { [SIDECAR]: 'true' }],
+      ['opt-out', { [SIDECAR]: 'false' }],
+      ['invalid', { [SIDECAR]: 'yes' }],
+      ['empty-value', { [SIDECAR]: '' }],
+      ['prefix-lookalike', { 'logging.sre-quero/sidecars': 'true' }],
+    ];
+    for (const [name, annotations] of corpus) {
+      const body = pod(name);
+      if (annotations === undefined) delete body.metadata.annotations;
+      else body.metadata.annotations = annotations;
+      const before = webhook.reviews().length;
+      const offline = answerReview({ apiVersion: 'admission.k8s.io/v1', request: { uid: name, namespace: 'filtered', operation: 'CREATE', pod: body } } as never, settings, 'annotated');
+      const reply = await cp.api('POST', '/api/v1/namespaces/filtered/pods?dryRun=All', body);
+      const sent = webhook.reviews().slice(before).some((line) => line.pod === name);
+      const needed = offline.reason !== 'not_requested';
+      t.equal(sent, needed, `${name}: ${needed ? 'sent' : 'not sent'} (the webhook's own answer: ${offline.verdict}, ${offline.reason})`);
+      t.equal(reply.status, offline.verdict === 'refused' ? 400 : 201, `${name}: the API server's answer matches`);
+    }
   });
 
   t.test('namespace labelled enabled: every pod is injected unless it opts out', async (t) => {

@@ -1,7 +1,7 @@
 import type { ServerOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { registerAdmissionRoutes } from './admission/routes.js';
-import type { InjectorSettings } from './injection/index.js';
+import type { InjectorSettings, NodeFacts } from './injection/index.js';
 import type { Metrics } from './metrics.js';
 
 export interface AppDeps {
@@ -11,6 +11,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** TLS for the listening server; tests that use inject() leave it out. */
   https?: ServerOptions;
+  /** Node kubelet versions for sidecar mode `auto` (a node informer); none: auto means classic. */
+  nodes?: () => NodeFacts | undefined;
   /** Readiness beyond "the process is up" (e.g. caches synced). */
   isReady?: () => boolean;
 }

@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { ConfigError, DEV_CERT_DIR, loadServeConfig, type ClusterSource, type ServeConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { NodeVersions } from './cluster/node-versions.js';
 import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
 
@@ -19,6 +20,12 @@ async function startReconciler(config: ServeConfig, cluster: ClusterSource, logg
   return runReconciler({ kc: kubeConfigFor(cluster), logger, metrics, settings: config.settings, namespace, templateConfigMap, leaseDurationMs });
 }
 
+// Node versions for sidecar mode `auto`, from the same cluster connection.
+async function startNodeVersions(cluster: ClusterSource, logger: FastifyBaseLogger): Promise<NodeVersions> {
+  const [{ kubeConfigFor }, { watchNodeVersions }] = await Promise.all([import('./reconciler/kube.js'), import('./cluster/node-versions.js')]);
+  return watchNodeVersions(kubeConfigFor(cluster), logger);
+}
+
 /** `sre-quero serve`: wiring only. Returns once the server listens. */
 export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig(argv, env);
@@ -30,6 +37,9 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const metrics = createMetrics({ processMetrics: true });
   const cluster = reconcilerCluster(config);
   const reconciler = cluster ? await startReconciler(config, cluster, logger, metrics) : undefined;
+  const nodes = cluster ? await startNodeVersions(cluster, logger) : undefined;
+  // With `auto` as the default, answer only once the node versions are in, or early pods would get classic.
+  const nodesReady = () => config.settings.sidecarMode !== 'auto' || nodes === undefined || nodes.facts() !== undefined;
   let closing = false;
   const app = buildApp({
     logger,
@@ -37,7 +47,8 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     metrics,
     bodyLimitBytes: config.bodyLimitBytes,
     https: tls,
-    isReady: () => !closing && (reconciler?.isReady() ?? true),
+    ...(nodes ? { nodes: () => nodes.facts() } : {}),
+    isReady: () => !closing && (reconciler?.isReady() ?? true) && nodesReady(),
   });
   const certificates = watchCertificate({
     server: app.server as unknown as Server,
@@ -55,7 +66,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     certificates.stop();
-    await Promise.all([app.close(), reconciler?.stop()]);
+    await Promise.all([app.close(), reconciler?.stop(), nodes?.stop()]);
   });
 
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });

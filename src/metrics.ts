@@ -4,6 +4,7 @@ export interface Metrics {
   registry: Registry;
   reviews: Counter<'mode' | 'decision' | 'reason'>;
   reviewDuration: Histogram<'mode'>;
+  injectedSidecars: Counter<'sidecar_mode' | 'chosen_by'>;
   invalidRequests: Counter<'code'>;
   certificateReloads: Counter<'result'>;
   reconciles: Counter<'result'>;
@@ -30,6 +31,12 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
       help: 'Time to validate, inject, diff and build the response, after the body is parsed (parsing and sending are not included).',
       labelNames: ['mode'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [registry],
+    }),
+    injectedSidecars: new Counter({
+      name: 'sre_quero_injected_sidecars_total',
+      help: 'Sidecars injected, by sidecar mode (classic, native) and what chose it (settings, annotation, auto:<reason>).',
+      labelNames: ['sidecar_mode', 'chosen_by'],
       registers: [registry],
     }),
     invalidRequests: new Counter({

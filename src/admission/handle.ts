@@ -1,4 +1,4 @@
-import { ANNOTATIONS, diffToPatch, injectPod, isInjected, isWindowsPod, type InjectorSettings, type Mode, type RefuseReason } from '../injection/index.js';
+import { ANNOTATIONS, diffToPatch, injectPod, isInjected, isWindowsPod, type InjectionStatus, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
 import { allow, deny, type AdmissionResponseBody } from './response.js';
 import type { AdmissionReview } from './review.js';
 
@@ -8,6 +8,8 @@ export interface ReviewOutcome {
   body: AdmissionResponseBody;
   verdict: Verdict;
   reason: string;
+  /** For an injected pod: which sidecar mode it got, and who or what chose it. */
+  sidecar?: Pick<InjectionStatus, 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'>;
 }
 
 // Bad values are the user's mistake (400); collisions are about the pod's
@@ -24,12 +26,12 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
 };
 
 /** Decode is done; this is inject -> diff -> envelope. No I/O. */
-export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode): ReviewOutcome {
+export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
     return { body: allow(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
   }
-  const result = injectPod(request.pod, settings, mode);
+  const result = injectPod(request.pod, settings, mode, nodes);
   switch (result.kind) {
     case 'skipped':
       return { body: allow(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
@@ -42,6 +44,7 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
         body: allow(apiVersion, request.uid, diffToPatch(request.pod, result.pod), result.warnings),
         verdict: 'injected',
         reason: result.reason,
+        sidecar: result.sidecar,
       };
   }
 }

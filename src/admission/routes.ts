@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { InjectorSettings, Mode } from '../injection/index.js';
+import type { InjectorSettings, Mode, NodeFacts } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { answerEnforcement, answerReview, type ReviewOutcome } from './handle.js';
 import { readReview, type AdmissionReview } from './review.js';
@@ -14,6 +14,8 @@ export const MUTATE_PATHS: Readonly<Record<Mode, string>> = Object.freeze({
 export interface AdmissionRouteDeps {
   settings: InjectorSettings;
   metrics: Metrics;
+  /** Node kubelet versions for sidecar mode `auto`; none: auto means classic. */
+  nodes?: () => NodeFacts | undefined;
 }
 
 /** The validating check for enforced namespaces. */
@@ -25,7 +27,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
   const routes: [string, string, Answer][] = (Object.entries(MUTATE_PATHS) as [Mode, string][]).map(([mode, url]) => [
     url,
     mode,
-    (review: AdmissionReview) => answerReview(review, deps.settings, mode),
+    (review: AdmissionReview) => answerReview(review, deps.settings, mode, deps.nodes?.()),
   ]);
   routes.push([VALIDATE_ENFORCED_PATH, 'validate-enforced', answerEnforcement]);
 
@@ -37,6 +39,8 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       deps.metrics.reviews.inc({ mode, decision: outcome.verdict, reason: outcome.reason });
       deps.metrics.reviewDuration.observe({ mode }, seconds);
+      const { sidecar } = outcome;
+      if (sidecar) deps.metrics.injectedSidecars.inc({ sidecar_mode: sidecar.sidecarMode, chosen_by: sidecar.sidecarModeReason ? `auto:${sidecar.sidecarModeReason}` : sidecar.sidecarModeFrom });
       const { request: admission } = review;
       request.log.info(
         {
@@ -47,6 +51,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
           mode,
           decision: outcome.verdict,
           reason: outcome.reason,
+          ...sidecar,
           durationMs: Math.round(seconds * 1e6) / 1e3,
         },
         'admission review',

@@ -5,4 +5,5 @@ export { injectPod, type InjectionResult, type InjectionStatus } from './inject.
 export { diffToPatch, type Operation } from './patch.js';
 export { podShapeProblem, type PodTemplate } from './pod.js';
 export type { InjectReason, RefuseReason, SkipReason } from './reasons.js';
+export { chooseAutoMode, type AutoModeReason, type NodeFacts } from './sidecar-mode.js';
 export { DEFAULT_SETTINGS, LAYOUT, PROMTAIL_IMAGE, type InjectorSettings } from './settings.js';

@@ -5,11 +5,12 @@ import { resolveOptions, type InjectionOptions } from './overrides.js';
 import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
 import { LAYOUT, type InjectorSettings, type SidecarMode } from './settings.js';
+import type { AutoModeReason, NodeFacts } from './sidecar-mode.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
 import { folderOf, parseJob } from './values.js';
 
 export type InjectionResult =
-  | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[] }
+  | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[]; sidecar: Pick<InjectionStatus, 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'> }
   | { kind: 'skipped'; reason: SkipReason }
   | Refusal;
 
@@ -19,6 +20,8 @@ export interface InjectionStatus {
   /** classic (an app container) or native (the first init container), and who chose it. */
   sidecarMode: SidecarMode;
   sidecarModeFrom: 'annotation' | 'settings';
+  /** Only when the mode was `auto`: nodes_support_native, node_too_old or no_node_information. */
+  sidecarModeReason?: AutoModeReason;
   image: string;
   metricsPort: number;
   logPath: string;
@@ -29,6 +32,12 @@ export interface InjectionStatus {
   reusedVolumes: string[];
 }
 
+const AUTO_REASON_TEXT: Record<AutoModeReason, string> = {
+  nodes_support_native: 'every node supports native sidecars',
+  node_too_old: 'a node runs a kubelet older than 1.33',
+  no_node_information: 'the injector knows no node versions',
+};
+
 const NO_ANNOTATIONS: Readonly<Record<string, string>> = Object.freeze({});
 const OPT_OUT_HINT = `or opt the pod out with ${ANNOTATIONS.sidecar}: "false"`;
 
@@ -37,13 +46,14 @@ const OPT_OUT_HINT = `or opt the pod out with ${ANNOTATIONS.sidecar}: "false"`;
  * it was skipped or refused. Never mutates its input; unchanged parts of the
  * pod are shared with the result, so diffing stays cheap.
  */
-export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mode): InjectionResult {
+export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts): InjectionResult {
   const annotations = pod.metadata?.annotations ?? NO_ANNOTATIONS;
   const decision = decide(annotations, pod.spec, mode);
   if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason };
   if (decision.kind === 'refused') return decision;
 
-  const options = resolveOptions(annotations, settings);
+  const nodeName = typeof pod.spec.nodeName === 'string' ? pod.spec.nodeName : undefined;
+  const options = resolveOptions(annotations, settings, { nodes, nodeName });
   if ('kind' in options) return options;
 
   const appContainers = pod.spec.containers.map((c) => c.name);
@@ -59,9 +69,10 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 
   const restartPolicy = pod.spec.restartPolicy;
   if (options.sidecarMode === 'classic' && (restartPolicy === 'Never' || restartPolicy === 'OnFailure')) {
+    const why = options.sidecarModeReason === undefined ? '' : ` (sidecar mode auto chose classic: ${AUTO_REASON_TEXT[options.sidecarModeReason]})`;
     return refuse(
       'needs_native_sidecar',
-      `restartPolicy ${restartPolicy} (a Job's pod): a classic sidecar keeps running after the app exits, so the pod would never complete; ` +
+      `restartPolicy ${restartPolicy} (a Job's pod): a classic sidecar keeps running after the app exits, so the pod would never complete${why}; ` +
         `set ${ANNOTATIONS.sidecarMode}: "native" (Kubernetes 1.29 or newer) ${OPT_OUT_HINT}`,
     );
   }
@@ -94,6 +105,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     sidecar: LAYOUT.sidecarName,
     sidecarMode: options.sidecarMode,
     sidecarModeFrom: options.sidecarModeFrom,
+    ...(options.sidecarModeReason === undefined ? {} : { sidecarModeReason: options.sidecarModeReason }),
     image: options.image,
     metricsPort: options.metricsPort,
     logPath: options.logPath,
@@ -122,6 +134,11 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     kind: 'injected',
     reason: decision.reason,
     warnings,
+    sidecar: {
+      sidecarMode: status.sidecarMode,
+      sidecarModeFrom: status.sidecarModeFrom,
+      ...(status.sidecarModeReason === undefined ? {} : { sidecarModeReason: status.sidecarModeReason }),
+    },
     pod: {
       ...pod,
       metadata: {

@@ -2,6 +2,7 @@ import { ANNOTATIONS } from './annotations.js';
 import { clip } from './decide.js';
 import { refuse, type Refusal } from './reasons.js';
 import type { InjectorSettings, ResourceSettings, SidecarMode } from './settings.js';
+import { chooseAutoMode, type AutoModeReason, type NodeFacts } from './sidecar-mode.js';
 import {
   parseConfigMapName,
   parseContainerList,
@@ -24,6 +25,8 @@ export interface InjectionOptions {
   sidecarMode: SidecarMode;
   /** Who chose the mode, for the status annotation. */
   sidecarModeFrom: 'annotation' | 'settings';
+  /** Set when the choice was `auto`: why it gave this mode. */
+  sidecarModeReason: AutoModeReason | undefined;
   logPath: string;
   logGlob: string;
   /** App containers that get the log mount; undefined means all of them. */
@@ -97,12 +100,16 @@ function resolveResources(annotations: Readonly<Record<string, string>>, default
 export function resolveOptions(
   annotations: Readonly<Record<string, string>>,
   settings: InjectorSettings,
+  cluster: { nodes: NodeFacts | undefined; nodeName: string | undefined } = { nodes: undefined, nodeName: undefined },
 ): InjectionOptions | Refusal {
   try {
     const modeAnnotation = read(annotations, ANNOTATIONS.sidecarMode, parseSidecarMode);
+    const asked = modeAnnotation ?? settings.sidecarMode;
+    const auto = asked === 'auto' ? chooseAutoMode(cluster.nodes, cluster.nodeName) : undefined;
     return {
-      sidecarMode: modeAnnotation ?? settings.sidecarMode,
+      sidecarMode: auto?.mode ?? (asked as SidecarMode),
       sidecarModeFrom: modeAnnotation === undefined ? 'settings' : 'annotation',
+      sidecarModeReason: auto?.reason,
       image: read(annotations, ANNOTATIONS.image, (raw) => parseImage(raw, settings.allowedImageRepositories)) ?? settings.image,
       logPath: read(annotations, ANNOTATIONS.logPath, parseLogPath) ?? settings.logPath,
       logGlob: read(annotations, ANNOTATIONS.logGlob, parseLogGlob) ?? settings.logGlob,

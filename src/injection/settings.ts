@@ -14,11 +14,13 @@ export interface ResourceSettings {
  * before the app and stops after it, and Jobs complete.
  */
 export type SidecarMode = 'classic' | 'native';
-export const SIDECAR_MODES: readonly SidecarMode[] = ['classic', 'native'];
+/** What settings and the annotation may ask for: a mode, or `auto` (decided from the nodes, sidecar-mode.ts). */
+export type SidecarModeSetting = SidecarMode | 'auto';
+export const SIDECAR_MODE_SETTINGS: readonly SidecarModeSetting[] = ['classic', 'native', 'auto'];
 
 export interface InjectorSettings {
   image: string;
-  sidecarMode: SidecarMode;
+  sidecarMode: SidecarModeSetting;
   /** Repositories a pod's `image` annotation may choose from. */
   allowedImageRepositories: readonly string[];
   logPath: string;

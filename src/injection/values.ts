@@ -3,7 +3,7 @@
 // the message. Shared by per-pod annotations and the server's settings file.
 
 import { posix } from 'node:path';
-import { PROMTAIL_TAG, SIDECAR_MODES, type SidecarMode } from './settings.js';
+import { PROMTAIL_TAG, SIDECAR_MODE_SETTINGS, type SidecarModeSetting } from './settings.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 
@@ -104,8 +104,10 @@ export function parseSecretName(raw: string): Parsed<string> {
   return ok(raw);
 }
 
-export function parseSidecarMode(raw: string): Parsed<SidecarMode> {
-  return (SIDECAR_MODES as readonly string[]).includes(raw) ? ok(raw as SidecarMode) : fail(SIDECAR_MODES.map((m) => `"${m}"`).join(' or '));
+export function parseSidecarMode(raw: string): Parsed<SidecarModeSetting> {
+  return (SIDECAR_MODE_SETTINGS as readonly string[]).includes(raw)
+    ? ok(raw as SidecarModeSetting)
+    : fail(SIDECAR_MODE_SETTINGS.map((m) => `"${m}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
 }
 
 export function parseBoolean(raw: string): Parsed<boolean> {

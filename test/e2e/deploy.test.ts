@@ -205,6 +205,16 @@ if (cp !== undefined) {
     t.ok(running.isLeader(), 'holds the lease');
     t.equal((await metrics.registry.getSingleMetricAsString('sre_quero_reconciles_total')).match(/result="error"} [1-9]/), null, 'no reconcile failed for lack of permission');
 
+    // Node versions for sidecar mode auto, listed and watched as the ServiceAccount.
+    const { watchNodeVersions } = await import('../../src/cluster/node-versions.js');
+    const nodes = watchNodeVersions(kc, createLogger('silent'));
+    t.teardown(() => nodes.stop());
+    t.equal((await cp.api('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'rbac-node' } })).status, 201);
+    const statusPatch = await cp.api('PATCH', '/api/v1/nodes/rbac-node/status', { status: { nodeInfo: { kubeletVersion: 'v1.31.4' } } }, { contentType: 'application/merge-patch+json' });
+    t.equal(statusPatch.status, 200, 'the node reports its kubelet', { body: statusPatch.body });
+    const seen = await waitFor('the node version, seen through the watch', async () => nodes.facts()?.kubeletVersions.get('rbac-node'));
+    t.equal(seen, 'v1.31.4');
+
     const forbidden: [string, string, unknown?][] = [
       ['GET', '/api/v1/namespaces/sre-quero/secrets'],
       ['GET', '/api/v1/namespaces/sre-quero/secrets/sre-quero-tls'],
@@ -217,6 +227,9 @@ if (cp !== undefined) {
       ['GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'],
       ['GET', '/apis/coordination.k8s.io/v1/namespaces/sre-quero/leases/someone-elses'],
       ['POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', { metadata: { name: 'x' }, spec: {} }],
+      ['GET', '/api/v1/nodes/rbac-node'],
+      ['DELETE', '/api/v1/nodes/rbac-node'],
+      ['PUT', '/api/v1/nodes/rbac-node', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'rbac-node' } }],
     ];
     for (const [method, path, body] of forbidden) {
       t.equal((await cp.api(method, path, body, as)).status, 403, `${method} ${path} is forbidden`);

@@ -80,6 +80,42 @@ if (cluster !== undefined) {
     t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", pod="${pod.metadata.name}"}`, mark, lines(mark), 30_000), [...lines(mark)].sort());
   });
 
+  t.test('sidecar-mode auto decides from the nodes: native on this v1.37 node; classic once a node reports v1.28', async (t) => {
+    const ns = await namespaceFor(cluster, 'auto-mode');
+    const mark = randomUUID();
+    t.equal((await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'auto', { 'logging.sre-quero/sidecar-mode': 'auto' }, mark))).status, 201);
+    const pod = await completes(t, ns, 'auto');
+    t.match(JSON.parse(pod.metadata.annotations['logging.sre-quero/status']), { sidecarMode: 'native', sidecarModeFrom: 'annotation', sidecarModeReason: 'nodes_support_native' });
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", pod="${pod.metadata.name}"}`, mark, lines(mark), 30_000), [...lines(mark)].sort());
+
+    // A node nothing can be scheduled on, reporting an old kubelet: what a cluster mid-upgrade looks like.
+    const old = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'sq-old-node' }, spec: { unschedulable: true, taints: [{ key: 'sre-quero.test/fake', effect: 'NoSchedule' }] } };
+    t.equal((await api('POST', '/api/v1/nodes', old)).status, 201);
+    t.teardown(() => api('DELETE', '/api/v1/nodes/sq-old-node'));
+    const patched = await api('PATCH', '/api/v1/nodes/sq-old-node/status', { status: { nodeInfo: { kubeletVersion: 'v1.28.5' } } }, { contentType: 'application/merge-patch+json' });
+    t.equal(patched.status, 200);
+    const tryPod = async (name: string, nodeName?: string) => {
+      const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations: { 'logging.sre-quero/sidecar': 'true', 'logging.sre-quero/sidecar-mode': 'auto' } }, spec: { ...(nodeName ? { nodeName } : {}), containers: [{ name: 'web', image: cluster.busyboxImage }] } };
+      const reply = await api('POST', `/api/v1/namespaces/${ns}/pods?dryRun=All`, body);
+      return JSON.parse((reply.body as Json).metadata.annotations['logging.sre-quero/status']) as Json;
+    };
+    // Every webhook replica watches the nodes; the change reaches them within moments.
+    const bound = await waitFor('the webhook to see the old node', async () => {
+      const status = await tryPod('bound-to-old', 'sq-old-node');
+      return status.sidecarMode === 'classic' ? status : undefined;
+    }, 15_000);
+    t.match(bound, { sidecarMode: 'classic', sidecarModeReason: 'node_too_old' }, 'a pod bound to the old node: classic');
+    t.match(await tryPod('bound-to-new', pod.spec.nodeName), { sidecarMode: 'native', sidecarModeReason: 'nodes_support_native' }, 'a pod bound to the new node: native');
+    t.match(await tryPod('unbound'), { sidecarMode: 'classic', sidecarModeReason: 'node_too_old' }, 'a pod the scheduler may put anywhere: classic');
+    const refused = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'auto-old', { 'logging.sre-quero/sidecar-mode': 'auto' }, mark));
+    t.equal(refused.status, 201, 'the Job is stored; its pod is refused, saying why');
+    const event = await waitFor('the FailedCreate event', async () => {
+      const events = ((await api('GET', `/api/v1/namespaces/${ns}/events`)).body as Json).items as Json[];
+      return events.find((e) => e.reason === 'FailedCreate' && e.involvedObject.name === 'auto-old');
+    }, 30_000);
+    t.match(event.message, /sidecar mode auto chose classic: a node runs a kubelet older than 1\.33/);
+  });
+
   t.test('the same Job in classic mode: its pod is refused, and the Job says why and what to change', async (t) => {
     const ns = await namespaceFor(cluster, 'classic-job');
     const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'migrate', {}, randomUUID()));

@@ -243,3 +243,22 @@ t.test('health, readiness and metrics', async (t) => {
   t.match(metrics.body, /sre_quero_admission_reviews_total\{mode="annotated",decision="injected",reason="annotation_opt_in"\} 1/);
   t.match(metrics.body, /sre_quero_admission_review_duration_seconds_count\{mode="annotated"\} 1/);
 });
+
+t.test('sidecar mode auto: the server asks its node facts per review; the log line and a metric say what was chosen and why', async (t) => {
+  let versions = new Map([['n1', 'v1.37.2']]);
+  const { app, logLines, metrics } = testApp({ settings: { ...DEFAULT_SETTINGS, sidecarMode: 'auto' }, nodes: () => ({ kubeletVersions: versions }) });
+  const send = async () => {
+    const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true' });
+    const reply = await app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(review) });
+    return applyResponse(review.request.object, reply.json().response);
+  };
+  t.same((await send()).spec.initContainers.map((c: Json) => c.name), ['promtail'], 'all nodes new: native');
+  t.match(logLines().at(-1), { decision: 'injected', sidecarMode: 'native', sidecarModeFrom: 'settings', sidecarModeReason: 'nodes_support_native' });
+  versions = new Map([['n1', 'v1.37.2'], ['n2', 'v1.29.0']]);
+  const classic = await send();
+  t.equal(classic.spec.initContainers, undefined, 'a node joined that is too old: classic, at the next review');
+  t.match(logLines().at(-1), { sidecarMode: 'classic', sidecarModeReason: 'node_too_old' });
+  const metric = await metrics.registry.getSingleMetricAsString('sre_quero_injected_sidecars_total');
+  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="native",chosen_by="auto:nodes_support_native"\} 1/);
+  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="classic",chosen_by="auto:node_too_old"\} 1/);
+});

@@ -12,6 +12,7 @@ import {
   type InjectionStatus,
   type InjectorSettings,
   type Mode,
+  type NodeFacts,
   type PodTemplate,
 } from '../../src/injection/index.js';
 import type { Container, Volume } from '../../src/injection/pod.js';
@@ -834,7 +835,31 @@ t.test('sidecar-mode: from the settings, overridden per pod; a bad value is refu
   t.equal(classic.pod.spec.initContainers, undefined, 'no initContainers field appears');
   t.same(classic.pod.spec.containers.map((c) => c.name), ['web', 'promtail']);
   t.match(statusOf(classic), { sidecarMode: 'classic', sidecarModeFrom: 'annotation' });
-  expectRefused(t, inject(makePod({ annotations: { [A('sidecar-mode')]: 'auto' } })), 'invalid_annotation', 'annotation logging.sre-quero/sidecar-mode: "auto" is not valid; expected "classic" or "native"');
+  expectRefused(t, inject(makePod({ annotations: { [A('sidecar-mode')]: 'Native' } })), 'invalid_annotation', 'annotation logging.sre-quero/sidecar-mode: "Native" is not valid; expected "classic", "native" or "auto"');
+});
+
+t.test('sidecar-mode auto: native where every node that may run the pod supports it, classic otherwise or without node information', async (t) => {
+  const nodes = (entries: Record<string, string>): NodeFacts => ({ kubeletVersions: new Map(Object.entries(entries)) });
+  const auto = { [A('sidecar-mode')]: 'auto' };
+  const modeOf = (pod: PodTemplate, facts?: NodeFacts, settings: InjectorSettings = DEFAULT_SETTINGS) => {
+    const result = injectPod(pod, settings, 'annotated', facts);
+    if (result.kind !== 'injected') throw new Error(`not injected: ${JSON.stringify(result)}`);
+    return [statusOf(result).sidecarMode, statusOf(result).sidecarModeReason, result.pod.spec.initContainers?.[0]?.name ?? result.pod.spec.containers.at(-1)?.name];
+  };
+  t.same(modeOf(makePod({ annotations: auto }), nodes({ a: 'v1.33.0', b: 'v1.37.2' })), ['native', 'nodes_support_native', 'promtail']);
+  t.same(modeOf(makePod({ annotations: auto }), nodes({ a: 'v1.33.0', b: 'v1.32.9-eks-1a2b' })), ['classic', 'node_too_old', 'promtail'], 'one old node is enough');
+  t.same(modeOf(makePod({ annotations: auto }), undefined), ['classic', 'no_node_information', 'promtail'], 'offline: classic');
+  t.same(modeOf(makePod({ annotations: auto }), nodes({})), ['classic', 'no_node_information', 'promtail'], 'no node at all');
+  t.same(modeOf(makePod({ annotations: auto, spec: { nodeName: 'new' } }), nodes({ new: 'v1.34.1', old: 'v1.28.3' })), ['native', 'nodes_support_native', 'promtail'], 'a pod bound to a node: that node only');
+  t.same(modeOf(makePod({ annotations: auto, spec: { nodeName: 'old' } }), nodes({ new: 'v1.34.1', old: 'v1.28.3' })), ['classic', 'node_too_old', 'promtail']);
+  t.same(modeOf(makePod({ annotations: auto, spec: { nodeName: 'unknown' } }), nodes({ new: 'v1.34.1', old: 'v1.28.3' })), ['classic', 'node_too_old', 'promtail'], 'an unknown node: all nodes');
+  t.same(modeOf(makePod({ annotations: auto }), nodes({ a: 'garbage' })), ['classic', 'node_too_old', 'promtail'], 'an unreadable version counts as old');
+  const fromSettings = injectPod(makePod(), { ...DEFAULT_SETTINGS, sidecarMode: 'auto' }, 'annotated', nodes({ a: 'v1.35.0' }));
+  t.match(fromSettings.kind === 'injected' ? statusOf(fromSettings) : {}, { sidecarMode: 'native', sidecarModeFrom: 'settings', sidecarModeReason: 'nodes_support_native' });
+  t.match(fromSettings, { sidecar: { sidecarMode: 'native', sidecarModeFrom: 'settings', sidecarModeReason: 'nodes_support_native' } }, 'the result says it too, for logs and metrics');
+  const job = injectPod(makePod({ annotations: auto, restartPolicy: 'Never' }), DEFAULT_SETTINGS, 'annotated', nodes({ a: 'v1.30.0' }));
+  t.match(job, { kind: 'refused', reason: 'needs_native_sidecar', message: /sidecar mode auto chose classic: a node runs a kubelet older than 1\.33/ });
+  t.equal(statusOf(injected(t, makePod())).sidecarModeReason, undefined, 'no reason unless auto chose');
 });
 
 t.test('classic mode refuses run-to-completion pods (Jobs), which it would keep from completing', async (t) => {

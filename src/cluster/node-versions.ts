@@ -1,0 +1,80 @@
+import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeFacts } from '../injection/index.js';
+import { backoffMs } from '../reconciler/kube.js';
+
+// The kubelet version of every node, for sidecar mode `auto`: one list, then
+// a watch, relisting when the watch ends or fails. Only name and version are
+// kept (a Node object carries its image list and more), and every webhook
+// replica runs its own, so a review never waits on the API.
+
+export interface NodeVersions {
+  /** Undefined until the first list has arrived. */
+  facts(): NodeFacts | undefined;
+  stop(): Promise<void>;
+}
+
+const versionOf = (node: V1Node): string | undefined => node.status?.nodeInfo?.kubeletVersion;
+
+export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): NodeVersions {
+  const core = kc.makeApiClient(CoreV1Api);
+  const versions = new Map<string, string>();
+  let synced = false;
+  let running = true;
+  let abort: AbortController | undefined;
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  const apply = (type: string, node: V1Node) => {
+    const name = node.metadata?.name;
+    if (name === undefined) return;
+    const version = versionOf(node);
+    if (type === 'DELETED' || version === undefined) versions.delete(name);
+    else versions.set(name, version);
+  };
+
+  const loop = async () => {
+    let attempt = 0;
+    while (running) {
+      try {
+        const list = await core.listNode();
+        versions.clear();
+        for (const node of list.items) apply('ADDED', node);
+        synced = true;
+        attempt = 0;
+        // Until the watch ends (server timeout, 410 Gone, a broken connection): then relist.
+        await new Promise<void>((resolve, reject) => {
+          new Watch(kc)
+            .watch('/api/v1/nodes', { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true }, (type, node: V1Node) => apply(type, node), (error) => (error && running ? reject(error) : resolve()))
+            .then((controller) => {
+              abort = controller;
+              if (!running) controller.abort();
+            }, reject);
+        });
+      } catch (error) {
+        if (!running) break;
+        const delay = backoffMs(attempt++);
+        logger.warn({ err: String(error), retryInMs: Math.round(delay) }, 'node watch failed; sidecar mode auto uses the versions it has');
+        await sleep(delay);
+      }
+    }
+  };
+  const done = loop();
+
+  return {
+    facts: () => (synced ? { kubeletVersions: versions } : undefined),
+    stop: async () => {
+      running = false;
+      abort?.abort();
+      wake?.();
+      await done;
+    },
+  };
+}

@@ -57,13 +57,16 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
   if ('kind' in options) return options;
 
   const appContainers = pod.spec.containers.map((c) => c.name);
+  // Init containers get the log folder only when listed: their files are
+  // shipped once the sidecar runs (native: it runs before them).
+  const initNames = (pod.spec.initContainers ?? []).map((c) => c.name);
   const targets = options.containers ?? appContainers;
-  const missing = targets.filter((name) => !appContainers.includes(name));
+  const missing = targets.filter((name) => !appContainers.includes(name) && !initNames.includes(name));
   if (missing.length > 0) {
     return refuse(
       'unknown_container',
       `annotation ${ANNOTATIONS.containers}: no container named ${missing.map((m) => `"${clip(m)}"`).join(', ')} in the pod; ` +
-        `expected names from: ${clipList(appContainers)}`,
+        `expected names from: ${clipList([...appContainers, ...initNames])}`,
     );
   }
 
@@ -91,14 +94,13 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 
   const targetSet = new Set(targets);
   const mount = logMount(options);
-  const containers: Container[] = pod.spec.containers.map((container) =>
-    targetSet.has(container.name) && !mountsLogFolder(container, options)
-      ? { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] }
-      : container,
-  );
+  const withMount = (container: Container): Container =>
+    targetSet.has(container.name) && !mountsLogFolder(container, options) ? { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] } : container;
+  const containers: Container[] = pod.spec.containers.map(withMount);
+  const ownInit = pod.spec.initContainers?.map(withMount);
   const sidecar = sidecarContainer(options, jobOf(pod, options, targets), targets);
   // Native: first, so it runs before any other init container and ships its logs too.
-  const initContainers = options.sidecarMode === 'native' ? [sidecar, ...(pod.spec.initContainers ?? [])] : pod.spec.initContainers;
+  const initContainers = options.sidecarMode === 'native' ? [sidecar, ...(ownInit ?? [])] : ownInit;
   if (options.sidecarMode === 'classic') containers.push(sidecar);
 
   const status: InjectionStatus = {
@@ -249,7 +251,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
     }
   }
 
-  for (const container of spec.containers) {
+  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
     if (!targets.includes(container.name)) continue;
     for (const mount of container.volumeMounts ?? []) {
       const mountPath = folderOf(mount.mountPath);

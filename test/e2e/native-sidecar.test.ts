@@ -41,7 +41,7 @@ if (cluster !== undefined) {
   const { api, kubectl } = cluster;
   const lines = (mark: string) => ['step 1', 'step 2', 'step 3', 'last'].map((step) => `${step} ${mark}`);
 
-  const completes = async (t: Test, ns: string, name: string) => {
+  const completes = async (t: Test, ns: string, name: string, initContainers = ['promtail']) => {
     const done = await waitFor(`Job ${name} complete`, async () => {
       const status = ((await api('GET', `/apis/batch/v1/namespaces/${ns}/jobs/${name}`)).body as Json).status ?? {};
       return (status.conditions ?? []).some((c: Json) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True') ? status : undefined;
@@ -52,19 +52,25 @@ if (cluster !== undefined) {
     t.equal(pods.length, 1);
     const pod = pods[0] as Json;
     t.equal(pod.status.phase, 'Succeeded', 'the pod completed');
-    t.same(pod.spec.initContainers.map((c: Json) => [c.name, c.restartPolicy]), [['promtail', 'Always']], 'the sidecar is a native one');
+    t.same(pod.spec.initContainers.map((c: Json) => c.name), initContainers, 'the sidecar first among the init containers');
+    t.equal(pod.spec.initContainers[0].restartPolicy, 'Always', 'the sidecar is a native one');
     t.same(pod.spec.containers.map((c: Json) => c.name), ['migrate']);
     return pod;
   };
 
-  t.test('a Job with the native sidecar completes, and every line reaches Loki, the last one too', async (t) => {
+  t.test('a Job with the native sidecar completes, and every line reaches Loki: its init container\'s, and the last one too', async (t) => {
     const ns = await namespaceFor(cluster, 'native-job');
     const mark = randomUUID();
-    const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'migrate', { 'logging.sre-quero/sidecar-mode': 'native' }, mark));
+    const manifest = job(cluster, ns, 'migrate', { 'logging.sre-quero/sidecar-mode': 'native', 'logging.sre-quero/containers': 'prepare,migrate' }, mark);
+    manifest.spec.template.spec.initContainers = [
+      { name: 'prepare', image: cluster.busyboxImage, imagePullPolicy: 'Never', command: ['sh', '-c', `echo "prepare ${mark}" >> /var/log/app/prepare.log`] },
+    ];
+    const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, manifest);
     t.equal(created.status, 201);
-    const pod = await completes(t, ns, 'migrate');
-    t.match(JSON.parse(pod.metadata.annotations['logging.sre-quero/status']), { sidecarMode: 'native', sidecarModeFrom: 'annotation' });
-    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", job="migrate", pod="${pod.metadata.name}"}`, mark, lines(mark), 30_000), [...lines(mark)].sort(), 'all four lines, each once');
+    const pod = await completes(t, ns, 'migrate', ['promtail', 'prepare']);
+    t.match(JSON.parse(pod.metadata.annotations['logging.sre-quero/status']), { sidecarMode: 'native', sidecarModeFrom: 'annotation', containers: ['prepare', 'migrate'] });
+    const expected = [`prepare ${mark}`, ...lines(mark)];
+    t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}", job="migrate", pod="${pod.metadata.name}"}`, mark, expected, 30_000), [...expected].sort(), 'all five lines, each once');
   });
 
   t.test("a CronJob's Job with the native sidecar completes with its lines in Loki", async (t) => {

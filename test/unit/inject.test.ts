@@ -704,12 +704,9 @@ t.test('collisions', async (t) => {
       'annotation logging.sre-quero/containers: no container named "ghost", "spook" in the pod',
       'expected names from: web, worker',
     );
-    expectRefused(
-      t,
-      inject(makePod({ initContainers: [{ name: 'migrate' }], annotations: { [A('containers')]: 'migrate' } })),
-      'unknown_container',
-      '"migrate"',
-    );
+    // Init containers are valid targets since issue 9 (their logs are shipped too).
+    const init = injected(t, makePod({ initContainers: [{ name: 'migrate' }], annotations: { [A('containers')]: 'migrate' } }));
+    t.same(init.pod.spec.initContainers?.[0]?.volumeMounts, [{ name: 'shared-logs', mountPath: '/var/log/app' }], 'an init container may be listed');
   });
 });
 
@@ -824,6 +821,25 @@ t.test('sidecar-mode native: the first init container, restartPolicy Always, the
   t.match(statusOf(result), { sidecarMode: 'native', sidecarModeFrom: 'annotation' });
   t.equal(inject(result.pod).kind, 'skipped', 'a pod with the native sidecar and the status is injected once');
   t.match(inject(result.pod), { reason: 'already_injected' });
+});
+
+t.test('init containers listed in containers get the log folder (both modes); unlisted ones are untouched', async (t) => {
+  const migrate: Container = { name: 'migrate-db', image: 'example/migrate:1' };
+  const other: Container = { name: 'wait-for-db', image: 'example/wait:1' };
+  for (const sidecarMode of ['native', 'classic']) {
+    const result = injected(t, makePod({ annotations: { [A('sidecar-mode')]: sidecarMode, [A('containers')]: 'migrate-db,web' }, initContainers: [migrate, other] }));
+    const init = (result.pod.spec.initContainers ?? []).filter((c) => c.name !== 'promtail');
+    t.same(init[0]?.volumeMounts, [{ name: 'shared-logs', mountPath: '/var/log/app' }], `${sidecarMode}: the listed init container mounts the log folder`);
+    t.strictSame(init[1], other, `${sidecarMode}: the other is untouched`);
+    t.same(statusOf(result).containers, ['migrate-db', 'web']);
+    const sidecar = [...(result.pod.spec.initContainers ?? []), ...result.pod.spec.containers].find((c) => c.name === 'promtail');
+    t.match((sidecar?.env as { name: string; value?: string }[]).find((e) => e.name === 'APP_CONTAINERS'), { value: 'migrate-db,web' });
+  }
+  const byDefault = injected(t, makePod({ annotations: { [A('sidecar-mode')]: 'native' }, initContainers: [migrate] }));
+  t.strictSame(byDefault.pod.spec.initContainers?.[1], migrate, 'not listed: no mount (only app containers by default)');
+  const clash = { ...migrate, volumeMounts: [{ name: 'data', mountPath: '/var/log/app' }] };
+  expectRefused(t, inject(makePod({ annotations: { [A('containers')]: 'migrate-db' }, initContainers: [clash], volumes: [{ name: 'data', emptyDir: {} }] })), 'mount_conflict', 'container "migrate-db" already mounts volume "data"');
+  expectRefused(t, inject(makePod({ annotations: { [A('containers')]: 'nope' }, initContainers: [migrate] })), 'unknown_container', 'expected names from: web, migrate-db');
 });
 
 t.test('sidecar-mode: from the settings, overridden per pod; a bad value is refused', async (t) => {

@@ -76,11 +76,9 @@ export function runCerts(argv: readonly string[]): CertsOutput {
     ['tls.crt', bundle.cert, 0o644],
     ['tls.key', bundle.key, 0o600],
     ['secret.yaml', stringify(secret), 0o600],
-    [
-      'webhooks-ca-bundle.yaml',
-      `${stringify(caPatch('MutatingWebhookConfiguration', MUTATING_WEBHOOKS))}---\n${stringify(caPatch('ValidatingWebhookConfiguration', VALIDATING_WEBHOOKS))}`,
-      0o644,
-    ],
+    ['webhooks-ca-bundle.yaml', stringify(caPatch('MutatingWebhookConfiguration', MUTATING_WEBHOOKS)), 0o644],
+    // Only for overlays/legacy-self-signed (clusters without ValidatingAdmissionPolicy).
+    ['validator-ca-bundle.yaml', stringify(caPatch('ValidatingWebhookConfiguration', VALIDATING_WEBHOOKS)), 0o644],
   ];
   if (!values['ca-key']) files.push(['ca.key', bundle.caKey, 0o600]);
   for (const [file, content, mode] of files) {

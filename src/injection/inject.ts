@@ -265,7 +265,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
       if (mount.name === LAYOUT.logVolume && mountPath !== options.logPath) {
         return refuse(
           'mount_conflict',
-          `container "${container.name}" mounts "${LAYOUT.logVolume}" at ${clip(mountPath)}, not at the log folder ${options.logPath}: ` +
+          `container "${clip(container.name)}" mounts "${LAYOUT.logVolume}" at ${clip(mountPath)}, not at the log folder ${options.logPath}: ` +
             `set ${ANNOTATIONS.logPath}: "${clip(mountPath)}"`,
         );
       }

@@ -62,7 +62,8 @@ if (cp !== undefined) {
       'RoleBinding/sre-quero',
       'Service/sre-quero',
       'ServiceAccount/sre-quero',
-      'ValidatingWebhookConfiguration/sre-quero',
+      'ValidatingAdmissionPolicy/sre-quero-enforced-logging',
+      'ValidatingAdmissionPolicyBinding/sre-quero-enforced-logging',
     ]);
     t.same(await schemaProblems(base), []);
 
@@ -75,9 +76,14 @@ if (cp !== undefined) {
     t.ok(deployment.spec.template.spec.affinity.podAntiAffinity, 'anti-affinity');
 
     const mutating = base.find((object) => object.kind === 'MutatingWebhookConfiguration') as Json;
-    const validating = base.find((object) => object.kind === 'ValidatingWebhookConfiguration') as Json;
+    // The webhook check of enforced namespaces ships only for clusters before 1.30 (deploy/legacy-validator).
+    const validating = (await kustomize(cp, join(workdir, 'deploy/legacy-validator'))).find((object) => object.kind === 'ValidatingWebhookConfiguration') as Json;
     t.same(mutating.webhooks.map((w: Json) => [w.name, w.clientConfig.service.path]), MUTATING_WEBHOOKS.map((w) => [w.name, w.path]));
     t.same(validating.webhooks.map((w: Json) => [w.name, w.clientConfig.service.path]), VALIDATING_WEBHOOKS.map((w) => [w.name, w.path]));
+    const binding = base.find((object) => object.kind === 'ValidatingAdmissionPolicyBinding') as Json;
+    t.same(binding.spec.validationActions, ['Deny']);
+    t.same(binding.spec.matchResources.namespaceSelector, validating.webhooks[0].namespaceSelector, 'the policy binds to the namespaces the webhook check selects');
+    t.equal((base.find((object) => object.kind === 'ValidatingAdmissionPolicy') as Json).spec.failurePolicy, 'Fail');
     for (const entry of [...mutating.webhooks, ...validating.webhooks]) {
       t.equal(entry.sideEffects, 'None', `${entry.name}: sideEffects`);
       t.ok(Number.isInteger(entry.timeoutSeconds) && entry.timeoutSeconds <= 10, `${entry.name}: explicit timeoutSeconds`);
@@ -100,7 +106,8 @@ if (cp !== undefined) {
       ['/api/v1/namespaces/sre-quero/services/sre-quero', 'Service'],
       ['/apis/policy/v1/namespaces/sre-quero/poddisruptionbudgets/sre-quero', 'PodDisruptionBudget'],
       ['/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero', 'MutatingWebhookConfiguration'],
-      ['/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero', 'ValidatingWebhookConfiguration'],
+      ['/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/sre-quero-enforced-logging', 'ValidatingAdmissionPolicy'],
+      ['/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/sre-quero-enforced-logging', 'ValidatingAdmissionPolicyBinding'],
     ]) {
       t.equal((await cp.api('GET', path as string)).status, 200, `${name} is stored`);
     }
@@ -119,9 +126,8 @@ if (cp !== undefined) {
     t.equal(applied.status, 0, 'kubectl apply accepted', { stderr: applied.stderr });
     const caBundle = Buffer.from(readFileSync(join(generated, 'ca.crt'))).toString('base64');
     const mutating = (await cp.api('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sre-quero')).body;
-    const validating = (await cp.api('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero')).body;
     t.equal(mutating.webhooks.length, 3);
-    for (const entry of [...mutating.webhooks, ...validating.webhooks]) {
+    for (const entry of mutating.webhooks) {
       t.equal(entry.clientConfig.caBundle, caBundle, `${entry.name}: caBundle`);
       t.equal(entry.clientConfig.service.name, 'sre-quero', `${entry.name}: the rest of the entry is kept`);
     }
@@ -131,6 +137,19 @@ if (cp !== undefined) {
     const served = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
     t.match(served.subjectAltName, /DNS:sre-quero\.sre-quero\.svc/);
     t.ok(served.checkIssued(new X509Certificate(readFileSync(join(generated, 'ca.crt')))), 'signed by the CA in caBundle');
+  });
+
+  t.test('overlay legacy-self-signed (clusters before 1.30): the webhook check instead of the policy, every caBundle fed', async (t) => {
+    const generated = join(workdir, 'deploy/overlays/legacy-self-signed/generated');
+    runCerts(['--out', generated]);
+    const objects = await kustomize(cp, join(workdir, 'deploy/overlays/legacy-self-signed'));
+    t.notOk(objects.some((object) => object.kind.startsWith('ValidatingAdmissionPolicy')), 'no policy kinds, which such clusters do not know');
+    const caBundle = Buffer.from(readFileSync(join(generated, 'ca.crt'))).toString('base64');
+    const configurations = objects.filter((object) => /WebhookConfiguration$/.test(object.kind));
+    t.same(configurations.map((c) => c.kind).sort(), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    for (const entry of configurations.flatMap((c) => c.webhooks as Json[])) t.equal(entry.clientConfig.caBundle, caBundle, `${entry.name}: caBundle`);
+    const dryRun = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: toYaml(objects) });
+    t.equal(dryRun.status, 0, 'server-side dry run accepted', { stderr: dryRun.stderr });
   });
 
   t.test('overlay cert-manager: accepted by a server-side dry run with cert-manager CRDs present', async (t) => {

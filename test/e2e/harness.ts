@@ -72,8 +72,14 @@ const WEBHOOK_KINDS: Record<string, string> = {
  * server) instead of the in-cluster Service. `urlFor` may redirect single
  * entries (e.g. to a closed port, to make them unreachable).
  */
-export async function webhookConfigurations(cp: ControlPlane, baseUrl: string, ca: string, urlFor: (entry: string, path: string) => string = (_e, path) => `${baseUrl}${path}`): Promise<Json[]> {
-  return (await kustomize(cp, `${repoRoot}deploy/base`))
+export async function webhookConfigurations(
+  cp: ControlPlane,
+  baseUrl: string,
+  ca: string,
+  urlFor: (entry: string, path: string) => string = (_e, path) => `${baseUrl}${path}`,
+  dir = 'deploy/base',
+): Promise<Json[]> {
+  return (await kustomize(cp, `${repoRoot}${dir}`))
     .filter((object) => object.kind in WEBHOOK_KINDS)
     .map((object) => ({
       ...object,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
-import { answerReview } from '../../src/admission/handle.js';
+import { answerEnforcement, answerReview } from '../../src/admission/handle.js';
+import { DEFAULT_SETTINGS, injectPod } from '../../src/injection/index.js';
 import { loadSettings } from '../../src/config.js';
 import { type Json } from '../helpers/reviews.js';
 import {
@@ -9,6 +10,7 @@ import {
   controlPlaneOrSkip,
   createPod,
   hasSidecar,
+  kustomize,
   pod,
   repoRoot,
   startWebhook,
@@ -28,6 +30,10 @@ if (cp !== undefined) {
   const webhook = await startWebhook();
   const configurations = await webhookConfigurations(cp, webhook.url, webhook.ca);
   await applyWebhookConfigurations(cp, configurations);
+  // Enforcement without a webhook: the ValidatingAdmissionPolicy and its binding from deploy/base.
+  const policy = (await kustomize(cp, `${repoRoot}deploy/base`)).filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'));
+  const appliedPolicy = await cp.kubectl(['apply', '-f', '-'], { input: policy.map((object) => JSON.stringify(object)).join('\n') });
+  if (appliedPolicy.status !== 0) throw new Error(`applying the policy: ${appliedPolicy.stderr}`);
 
   await cp.createNamespace('shop');
   await cp.createNamespace('sre-quero', { [INJECTION]: 'disabled' });
@@ -148,33 +154,65 @@ if (cp !== undefined) {
     t.equal((await cp.api('GET', '/api/v1/namespaces/shop/pods/hostile')).status, 404, 'not stored');
   });
 
-  t.test('webhook unreachable: Ignore entries admit without the sidecar; the enforced validator (Fail) refuses', async (t) => {
+  t.test('every replica down: Ignore entries admit without the sidecar; in enforced namespaces the policy refuses, with no webhook in the path', async (t) => {
     const closed = 'https://127.0.0.1:1';
-    // Injector entries unreachable, validator reachable: the pod an outage lets through is caught.
-    await applyWebhookConfigurations(
-      cp,
-      await webhookConfigurations(cp, webhook.url, webhook.ca, (entry, path) => (entry.includes('.injector.') ? `${closed}${path}` : `${webhook.url}${path}`)),
-    );
+    await applyWebhookConfigurations(cp, await webhookConfigurations(cp, webhook.url, webhook.ca, (_entry, path) => `${closed}${path}`));
     await waitUntilInjecting(cp, 'shop', false);
     const admitted = await createPod(cp, 'shop', pod('during-outage', { [SIDECAR]: 'true' }));
     t.equal(admitted.status, 201, 'failurePolicy Ignore: the pod is admitted');
     t.notOk(hasSidecar(admitted.body), '...without the sidecar');
 
-    const refused = await createPod(cp, 'team-enforced', pod('during-outage'));
-    t.equal(refused.status, 403, 'the API server passes on the code the validator chose');
-    t.match(refused.body.message, /admission webhook "enforced\.validator\.sre-quero\.io" denied the request: pod lacks the logging sidecar that namespace team-enforced enforces/);
-    t.match(refused.body.message, /Recreate it once the injector is healthy/);
+    const lacking = pod('during-outage');
+    // A policy is active moments after it is created: wait for it with dry runs.
+    await waitFor('the policy to be active', async () => ((await cp.api('POST', '/api/v1/namespaces/team-enforced/pods?dryRun=All', lacking)).status === 403 ? true : undefined));
+    const refused = await createPod(cp, 'team-enforced', lacking);
+    t.equal(refused.status, 403);
+    const webhookMessage = answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace: 'team-enforced', operation: 'CREATE', pod: lacking } } as never).body.response.status?.message;
+    t.equal(refused.body.message, `ValidatingAdmissionPolicy 'sre-quero-enforced-logging' with binding 'sre-quero-enforced-logging' denied request: ${webhookMessage}`, 'the policy says what the webhook check says');
 
-    // Everything unreachable: the validator's Fail keeps enforced namespaces closed.
-    await applyWebhookConfigurations(cp, await webhookConfigurations(cp, webhook.url, webhook.ca, (_entry, path) => `${closed}${path}`));
-    const blocked = await waitFor('the validator to be unreachable', async () => {
+    // Pods that carry the sidecar (injected offline, or before the outage) still start: enforcement without a webhook blocks only what it must.
+    const injected = injectPod(lacking as never, DEFAULT_SETTINGS, 'enforced');
+    const native = injectPod(lacking as never, { ...DEFAULT_SETTINGS, sidecarMode: 'native' }, 'enforced');
+    t.equal((await createPod(cp, 'team-enforced', { ...(injected.kind === 'injected' ? injected.pod : {}), metadata: { ...(injected.kind === 'injected' ? injected.pod.metadata : {}), name: 'pre-injected' } })).status, 201, 'a pod injected beforehand is admitted');
+    t.equal((await createPod(cp, 'team-enforced', { ...(native.kind === 'injected' ? native.pod : {}), metadata: { ...(native.kind === 'injected' ? native.pod.metadata : {}), name: 'pre-injected-native' } })).status, 201, 'the native sidecar counts too');
+    const windows = pod('windows-pod');
+    windows.spec.os = { name: 'windows' };
+    t.equal((await createPod(cp, 'team-enforced', windows)).status, 201, 'a Windows pod, which the injector skips, passes');
+
+    await applyWebhookConfigurations(cp, configurations);
+    await waitUntilInjecting(cp, 'shop');
+    t.ok(hasSidecar((await createPod(cp, 'team-enforced', pod('after-outage'))).body), 'back to normal');
+  });
+
+  t.test('clusters before 1.30 (deploy/legacy-validator): the webhook check refuses the same pods with the same message, and fails closed', async (t) => {
+    const binding = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/sre-quero-enforced-logging';
+    const saved = (await cp.api('GET', binding)).body;
+    t.equal((await cp.api('DELETE', binding)).status, 200, 'the policy unbound, as on a cluster without it');
+    const legacy = await webhookConfigurations(cp, webhook.url, webhook.ca, undefined, 'deploy/legacy-validator');
+    const closed = 'https://127.0.0.1:1';
+    const injectorsDown = await webhookConfigurations(cp, webhook.url, webhook.ca, (_entry, path) => `${closed}${path}`);
+    await applyWebhookConfigurations(cp, [...injectorsDown, ...legacy]);
+    await waitUntilInjecting(cp, 'shop', false);
+    const lacking = pod(`legacy-${Date.now()}`);
+    const refused = await waitFor('the webhook check to refuse', async () => {
+      const reply = await createPod(cp, 'team-enforced', lacking);
+      return reply.status !== 201 ? reply : undefined;
+    });
+    t.equal(refused.status, 403, 'the API server passes on the code the webhook chose');
+    t.match(refused.body.message, /admission webhook "enforced\.validator\.sre-quero\.io" denied the request: pod lacks the logging sidecar that namespace team-enforced enforces/);
+
+    // Everything unreachable: the webhook's Fail keeps enforced namespaces closed (to every pod, which the policy avoids).
+    await applyWebhookConfigurations(cp, await webhookConfigurations(cp, webhook.url, webhook.ca, (_entry, path) => `${closed}${path}`, 'deploy/legacy-validator'));
+    const blocked = await waitFor('the webhook check to be unreachable', async () => {
       const reply = await createPod(cp, 'team-enforced', pod(`blocked-${Date.now()}`));
       return /failed calling webhook "enforced\.validator\.sre-quero\.io"/.test(String(reply.body.message)) ? reply : undefined;
     });
     t.equal(blocked.status, 500);
 
+    t.equal((await cp.api('DELETE', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/sre-quero')).status, 200);
+    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, generation: _g, ...metadata } = saved.metadata;
+    t.equal((await cp.api('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', { ...saved, metadata })).status, 201, 'the policy bound again');
     await applyWebhookConfigurations(cp, configurations);
     await waitUntilInjecting(cp, 'shop');
-    t.ok(hasSidecar((await createPod(cp, 'team-enforced', pod('after-outage'))).body), 'back to normal');
   });
 }

@@ -108,7 +108,7 @@ t.test('certs: a CA, a serving certificate for the Service, the Secret and the c
   const out = join(tempDir('certs'), 'generated');
   const result = await run(['certs', '--service', 'hook', '--namespace', 'infra', '--out', out, '--days', '30', '--ip', '127.0.0.1']);
   t.equal(result.code, 0, result.stderr);
-  t.match(result.stdout, /wrote ca\.crt, tls\.crt, tls\.key, secret\.yaml, webhooks-ca-bundle\.yaml, ca\.key to /);
+  t.match(result.stdout, /wrote ca\.crt, tls\.crt, tls\.key, secret\.yaml, webhooks-ca-bundle\.yaml, validator-ca-bundle\.yaml, ca\.key to /);
   const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
   const serving = new X509Certificate(readFileSync(join(out, 'tls.crt')));
   t.ok(ca.ca, 'ca.crt is a CA');
@@ -121,7 +121,7 @@ t.test('certs: a CA, a serving certificate for the Service, the Secret and the c
   t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'sre-quero-tls', namespace: 'infra' } });
   t.equal(Buffer.from(secret.data['tls.crt'], 'base64').toString(), readFileSync(join(out, 'tls.crt'), 'utf8'));
   const caBundle = Buffer.from(readFileSync(join(out, 'ca.crt'))).toString('base64');
-  const patches = parseAllDocuments(readFileSync(join(out, 'webhooks-ca-bundle.yaml'), 'utf8')).map((d) => d.toJS());
+  const patches = ['webhooks-ca-bundle.yaml', 'validator-ca-bundle.yaml'].flatMap((file) => parseAllDocuments(readFileSync(join(out, file), 'utf8')).map((d) => d.toJS()));
   t.same(
     patches.map((p) => [p.kind, p.metadata.name, p.webhooks.map((w: { name: string; clientConfig: { caBundle: string } }) => [w.name, w.clientConfig.caBundle === caBundle])]),
     [

@@ -801,6 +801,8 @@ t.test('pods the layout does not fit', async (t) => {
     t.notMatch(message, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u, 'no control or format character left');
     t.ok(message.includes('evil\\u001b[31m\\u202e'), 'escaped, still readable', { message });
     t.ok(message.length < 250, 'clipped', { length: message.length });
+    const elsewhere = inject(makePod({ containers: [webContainer({ name: hostile, volumeMounts: [{ name: 'shared-logs', mountPath: '/cache' }] })], volumes: [{ name: 'shared-logs', emptyDir: {} }] }));
+    t.ok(elsewhere.kind === 'refused' && !/[\p{Cc}\p{Cf}]/u.test(elsewhere.message), 'the mounted-elsewhere message too (found by bench/adversarial.ts, seed 13623)');
     const unknown = inject(makePod({ containers: [webContainer({ name: hostile })], annotations: { [A('containers')]: 'nope' } }));
     t.ok(unknown.kind === 'refused' && unknown.message.length < 400 && !/\u001b/.test(unknown.message), 'the expected names are clipped too');
     const warned = injected(t, makePod({ annotations: { [`logging.sre-quero/${'typo\n'.repeat(40)}`]: 'x' } }));

@@ -1,0 +1,24 @@
+// Adversarial reviews at volume: `npm run bench:adversarial [-- CASES [FIRST_SEED]]`
+// (default 10,000 from seed 1). Every answer must be a clean allow, skip or
+// refusal, and no applied patch may make the pod invalid or less restricted
+// than it was (test/helpers/adversarial.ts says what is checked). Exits 1 and
+// prints the seeds that failed; rerun one with CASES=1 FIRST_SEED=<seed>.
+import { adversarialCase, checkCase } from '../test/helpers/adversarial.js';
+
+const cases = Number(process.argv[2] ?? 10_000);
+const first = Number(process.argv[3] ?? 1);
+const counts: Record<string, number> = {};
+const failures: string[] = [];
+const started = process.hrtime.bigint();
+for (let seed = first; seed < first + cases; seed++) {
+  const { outcome, problems } = checkCase(adversarialCase(seed));
+  counts[outcome] = (counts[outcome] ?? 0) + 1;
+  if (problems.length > 0) failures.push(`seed ${seed}: ${problems.join('; ')}`);
+}
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+console.log(`${cases} adversarial reviews (seeds ${first}..${first + cases - 1}) in ${seconds.toFixed(1)} s: ${JSON.stringify(counts)}`);
+if (failures.length > 0) {
+  console.log(`${failures.length} failed:\n${failures.slice(0, 50).join('\n')}`);
+  process.exit(1);
+}
+console.log('every answer clean; no patch made a pod invalid');

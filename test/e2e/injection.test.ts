@@ -168,7 +168,7 @@ if (cp !== undefined) {
     const refused = await createPod(cp, 'team-enforced', lacking);
     t.equal(refused.status, 403);
     const webhookMessage = answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace: 'team-enforced', operation: 'CREATE', pod: lacking } } as never).body.response.status?.message;
-    t.equal(refused.body.message, `ValidatingAdmissionPolicy 'sre-quero-enforced-logging' with binding 'sre-quero-enforced-logging' denied request: ${webhookMessage}`, 'the policy says what the webhook check says');
+    t.equal(refused.body.message, `pods "during-outage" is forbidden: ValidatingAdmissionPolicy 'sre-quero-enforced-logging' with binding 'sre-quero-enforced-logging' denied request: ${webhookMessage}`, 'the policy says what the webhook check says');
 
     // Pods that carry the sidecar (injected offline, or before the outage) still start: enforcement without a webhook blocks only what it must.
     const injected = injectPod(lacking as never, DEFAULT_SETTINGS, 'enforced');

@@ -2,6 +2,7 @@ import { ANNOTATIONS } from './annotations.js';
 import type { PodSpec } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
 import { LAYOUT } from './settings.js';
+import { hasStatus } from './status.js';
 import { parseBoolean } from './values.js';
 
 /**
@@ -19,7 +20,7 @@ export type Decision =
 
 export function isInjected(annotations: Readonly<Record<string, string>>, spec: PodSpec): boolean {
   return (
-    annotations[ANNOTATIONS.status] !== undefined &&
+    hasStatus(annotations) &&
     (spec.containers.some((c) => c.name === LAYOUT.sidecarName) || (spec.initContainers ?? []).some((c) => c.name === LAYOUT.sidecarName && c.restartPolicy === 'Always'))
   );
 }

@@ -1,7 +1,8 @@
 // The pure injection core: no I/O, no logger, no HTTP, no Kubernetes client.
 export { ANNOTATIONS, INJECTED_LABEL, PREFIX } from './annotations.js';
 export { decide, isInjected, isWindowsPod, MODES, type Mode } from './decide.js';
-export { injectPod, type InjectionResult, type InjectionStatus } from './inject.js';
+export { injectPod, type InjectionResult } from './inject.js';
+export { hasStatus, readStatus, withStatus, type InjectionStatus } from './status.js';
 export { diffToPatch, type Operation } from './patch.js';
 export { podShapeProblem, type PodTemplate } from './pod.js';
 export type { InjectReason, RefuseReason, SkipReason } from './reasons.js';

@@ -4,8 +4,9 @@ import { clip, decide, type Mode } from './decide.js';
 import { resolveOptions, type InjectionOptions } from './overrides.js';
 import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
-import { LAYOUT, type InjectorSettings, type SidecarMode } from './settings.js';
+import { LAYOUT, type InjectorSettings } from './settings.js';
 import type { AutoModeReason, NodeFacts } from './sidecar-mode.js';
+import { withStatus, type InjectionStatus } from './status.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
 import { folderOf, parseJob } from './values.js';
 
@@ -13,24 +14,6 @@ export type InjectionResult =
   | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[]; sidecar: Pick<InjectionStatus, 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'> }
   | { kind: 'skipped'; reason: SkipReason }
   | Refusal;
-
-/** What the status annotation records: enough to see, and audit, what was injected. */
-export interface InjectionStatus {
-  sidecar: string;
-  /** classic (an app container) or native (the first init container), and who chose it. */
-  sidecarMode: SidecarMode;
-  sidecarModeFrom: 'annotation' | 'settings';
-  /** Only when the mode was `auto`: nodes_support_native, node_too_old or no_node_information. */
-  sidecarModeReason?: AutoModeReason;
-  image: string;
-  metricsPort: number;
-  logPath: string;
-  containers: string[];
-  configMap: string;
-  /** Only when one is mounted. */
-  credentialsSecret?: string;
-  reusedVolumes: string[];
-}
 
 const AUTO_REASON_TEXT: Record<AutoModeReason, string> = {
   nodes_support_native: 'every node supports native sidecars',
@@ -117,7 +100,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     reusedVolumes,
   };
   const metadata = pod.metadata ?? {};
-  const newAnnotations = { ...annotations, [ANNOTATIONS.status]: JSON.stringify(status) };
+  const newAnnotations = withStatus(annotations, status);
   const annotationBytes = annotationSize(newAnnotations);
   if (annotationBytes > ANNOTATIONS_LIMIT_BYTES) {
     return refuse(

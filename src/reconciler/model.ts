@@ -1,4 +1,4 @@
-import { ANNOTATIONS, INJECTED_LABEL, LAYOUT } from '../injection/index.js';
+import { INJECTED_LABEL, LAYOUT, readStatus } from '../injection/index.js';
 
 // What the reconciler needs to know about pods, Services and ConfigMaps, read
 // from the API objects. Pure: no client, no I/O.
@@ -55,13 +55,8 @@ export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; c
   if (metadata?.name === undefined || metadata.deletionTimestamp) return undefined;
   const labels = metadata.labels ?? {};
   if (labels[INJECTED_LABEL] !== 'true') return undefined;
-  let status: { metricsPort?: unknown; configMap?: unknown } = {};
-  try {
-    const parsed: unknown = JSON.parse(metadata.annotations?.[ANNOTATIONS.status] ?? '{}');
-    if (typeof parsed === 'object' && parsed !== null) status = parsed;
-  } catch {
-    // A hand-edited status: fall back to the defaults rather than drop the pod.
-  }
+  // A hand-edited or partial status falls back to the defaults rather than drop the pod.
+  const status = readStatus(metadata.annotations);
   const created = metadata.creationTimestamp === undefined ? NaN : new Date(metadata.creationTimestamp).getTime();
   return {
     name: metadata.name,
@@ -69,8 +64,8 @@ export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; c
     ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}),
     ...(Number.isNaN(created) ? {} : { createdAt: created }),
     labels,
-    metricsPort: Number.isInteger(status.metricsPort) && (status.metricsPort as number) > 0 && (status.metricsPort as number) < 65536 ? (status.metricsPort as number) : defaults.metricsPort,
-    configMap: typeof status.configMap === 'string' ? status.configMap : defaults.configMap,
+    metricsPort: status.metricsPort ?? defaults.metricsPort,
+    configMap: status.configMap ?? defaults.configMap,
   };
 }
 

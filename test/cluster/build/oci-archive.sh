@@ -56,16 +56,21 @@ LC_ALL=C tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-o
   -C "$rootfs" -cf "$work/layer.tar" -- "${top[@]}"
 diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
 gzip -n -6 "$work/layer.tar"
-layer_digest=$(sha256sum "$work/layer.tar.gz" | cut -d' ' -f1)
-layer_size=$(stat -c %s "$work/layer.tar.gz")
-mv "$work/layer.tar.gz" "$blobs/$layer_digest"
+
+add_blob() { # <file> <NAME>: moves the file into blobs/, exports OCI_<NAME>_DIGEST and OCI_<NAME>_SIZE
+  local digest size
+  digest=$(sha256sum "$1" | cut -d' ' -f1)
+  size=$(stat -c %s "$1")
+  export "OCI_$2_DIGEST=$digest" "OCI_$2_SIZE=$size"
+  mv "$1" "$blobs/$digest"
+}
+add_blob "$work/layer.tar.gz" LAYER
 
 # Config, manifest and index: node writes them, compact, with a stable key order.
 write_json() { # <file> <js expression over the env vars below>
   node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify(eval(process.argv[2])))' "$1" "$2"
 }
-export OCI_CONFIG_JSON=$config_json OCI_DIFF_ID=$diff_id OCI_LAYER_DIGEST=$layer_digest \
-  OCI_LAYER_SIZE=$layer_size OCI_NAME=$name OCI_TAG=$tag
+export OCI_CONFIG_JSON=$config_json OCI_DIFF_ID=$diff_id OCI_NAME=$name OCI_TAG=$tag
 node -e 'JSON.parse(process.env.OCI_CONFIG_JSON)' 2>/dev/null || fail "config JSON is not valid JSON: $config_json"
 
 write_json "$work/config.json" '({
@@ -76,10 +81,7 @@ write_json "$work/config.json" '({
   rootfs: { type: "layers", diff_ids: ["sha256:" + process.env.OCI_DIFF_ID] },
   history: [{ created: "1970-01-01T00:00:00Z", created_by: "test/cluster/build/oci-archive.sh" }],
 })'
-config_digest=$(sha256sum "$work/config.json" | cut -d' ' -f1)
-config_size=$(stat -c %s "$work/config.json")
-export OCI_CONFIG_DIGEST=$config_digest OCI_CONFIG_SIZE=$config_size
-mv "$work/config.json" "$blobs/$config_digest"
+add_blob "$work/config.json" CONFIG
 
 write_json "$work/manifest.json" '({
   schemaVersion: 2,
@@ -95,10 +97,7 @@ write_json "$work/manifest.json" '({
     size: Number(process.env.OCI_LAYER_SIZE),
   }],
 })'
-manifest_digest=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
-manifest_size=$(stat -c %s "$work/manifest.json")
-export OCI_MANIFEST_DIGEST=$manifest_digest OCI_MANIFEST_SIZE=$manifest_size
-mv "$work/manifest.json" "$blobs/$manifest_digest"
+add_blob "$work/manifest.json" MANIFEST
 
 write_json "$work/layout/index.json" '({
   schemaVersion: 2,

@@ -90,19 +90,14 @@ export function parsePort(raw: string): Parsed<number> {
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-export function parseConfigMapName(raw: string): Parsed<string> {
-  if (raw.length > 253 || !DNS_SUBDOMAIN.test(raw)) {
-    return fail('a ConfigMap name: lower-case letters, digits, - and ., at most 253 characters');
-  }
-  return ok(raw);
-}
+/** A validator for the name of a `kind` object (ConfigMap, Secret): a DNS subdomain. */
+const objectName =
+  (kind: string) =>
+  (raw: string): Parsed<string> =>
+    raw.length <= 253 && DNS_SUBDOMAIN.test(raw) ? ok(raw) : fail(`a ${kind} name: lower-case letters, digits, - and ., at most 253 characters`);
 
-export function parseSecretName(raw: string): Parsed<string> {
-  if (raw.length > 253 || !DNS_SUBDOMAIN.test(raw)) {
-    return fail('a Secret name: lower-case letters, digits, - and ., at most 253 characters');
-  }
-  return ok(raw);
-}
+export const parseConfigMapName = objectName('ConfigMap');
+export const parseSecretName = objectName('Secret');
 
 export function parseSidecarMode(raw: string): Parsed<SidecarModeSetting> {
   return (SIDECAR_MODE_SETTINGS as readonly string[]).includes(raw)

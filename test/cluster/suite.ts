@@ -62,10 +62,11 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
     if (pid !== undefined && !alive(Number(pid))) rmSync(join(tmpdir(), name), { force: true });
   }
   let status: SuiteStatus;
+  const holder = owner();
   if (findBinaries() === undefined && !clusterRequired()) {
     status = { ok: false, reason: ENABLE_HINT };
-  } else if (owner() !== undefined && owner() !== RUN && alive(owner() as number)) {
-    status = { ok: false, reason: `another test run (tap, pid ${owner()}) is using this machine's one node; run again when it has finished` };
+  } else if (holder !== undefined && holder !== RUN && alive(holder)) {
+    status = { ok: false, reason: `another test run (tap, pid ${holder}) is using this machine's one node; run again when it has finished` };
   } else {
     try {
       if (isUp(SUITE_DIR)) stopCluster(SUITE_DIR); // left by a killed run

@@ -30,6 +30,9 @@ if (cp !== undefined) {
   const webhook = await startWebhook();
   const configurations = await webhookConfigurations(cp, webhook.url, webhook.ca);
   await applyWebhookConfigurations(cp, configurations);
+  /** What the webhook check (answerEnforcement) says of `pod`: the policy and the legacy webhook must say the same. */
+  const enforcementMessage = (namespace: string, pod: Json) =>
+    answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace, operation: 'CREATE', pod } } as never).body.response.status?.message;
   // Enforcement without a webhook: the ValidatingAdmissionPolicy and its binding from deploy/base.
   const policy = (await kustomize(cp, `${repoRoot}deploy/base`)).filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'));
   const appliedPolicy = await cp.kubectl(['apply', '-f', '-'], { input: policy.map((object) => JSON.stringify(object)).join('\n') });
@@ -167,7 +170,7 @@ if (cp !== undefined) {
     await waitFor('the policy to be active', async () => ((await cp.api('POST', '/api/v1/namespaces/team-enforced/pods?dryRun=All', lacking)).status === 403 ? true : undefined));
     const refused = await createPod(cp, 'team-enforced', lacking);
     t.equal(refused.status, 403);
-    const webhookMessage = answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace: 'team-enforced', operation: 'CREATE', pod: lacking } } as never).body.response.status?.message;
+    const webhookMessage = enforcementMessage('team-enforced', lacking);
     t.equal(refused.body.message, `pods "during-outage" is forbidden: ValidatingAdmissionPolicy 'sre-quero-enforced-logging' with binding 'sre-quero-enforced-logging' denied request: ${webhookMessage}`, 'the policy says what the webhook check says');
 
     // Pods that carry the sidecar (injected offline, or before the outage) still start: enforcement without a webhook blocks only what it must.
@@ -201,7 +204,7 @@ if (cp !== undefined) {
       return /admission webhook "enforced\.validator/.test(String(reply.body.message)) ? reply : undefined;
     });
     t.equal(refused.status, 403, 'the API server passes on the code the webhook chose');
-    const webhookMessage = answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace: 'team-enforced', operation: 'CREATE', pod: lacking } } as never).body.response.status?.message;
+    const webhookMessage = enforcementMessage('team-enforced', lacking);
     t.equal(refused.body.message, `admission webhook "enforced.validator.sre-quero.io" denied the request: ${webhookMessage}`, 'the message the policy gives too');
 
     // Everything unreachable: the webhook's Fail keeps enforced namespaces closed (to every pod, which the policy avoids).

@@ -41,6 +41,13 @@ if (cluster !== undefined) {
   const { api, kubectl } = cluster;
   const lines = (mark: string) => ['step 1', 'step 2', 'step 3', 'last'].map((step) => `${step} ${mark}`);
 
+  /** The event the Job controller records when the API server refuses the Job's pod. */
+  const failedCreate = (ns: string, jobName: string) =>
+    waitFor(`the FailedCreate event of Job ${jobName}`, async () => {
+      const events = ((await api('GET', `/api/v1/namespaces/${ns}/events`)).body as Json).items as Json[];
+      return events.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'Job' && e.involvedObject.name === jobName);
+    }, 30_000);
+
   const completes = async (t: Test, ns: string, name: string, initContainers = ['promtail']) => {
     const done = await waitFor(`Job ${name} complete`, async () => {
       const status = ((await api('GET', `/apis/batch/v1/namespaces/${ns}/jobs/${name}`)).body as Json).status ?? {};
@@ -115,10 +122,7 @@ if (cluster !== undefined) {
     t.match(await tryPod('unbound'), { sidecarMode: 'classic', sidecarModeReason: 'node_too_old' }, 'a pod the scheduler may put anywhere: classic');
     const refused = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'auto-old', { 'logging.sre-quero/sidecar-mode': 'auto' }, mark));
     t.equal(refused.status, 201, 'the Job is stored; its pod is refused, saying why');
-    const event = await waitFor('the FailedCreate event', async () => {
-      const events = ((await api('GET', `/api/v1/namespaces/${ns}/events`)).body as Json).items as Json[];
-      return events.find((e) => e.reason === 'FailedCreate' && e.involvedObject.name === 'auto-old');
-    }, 30_000);
+    const event = await failedCreate(ns, 'auto-old');
     t.match(event.message, /sidecar mode auto chose classic: a node runs a kubelet older than 1\.33/);
   });
 
@@ -126,10 +130,7 @@ if (cluster !== undefined) {
     const ns = await namespaceFor(cluster, 'classic-job');
     const created = await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job(cluster, ns, 'migrate', {}, randomUUID()));
     t.equal(created.status, 201, 'the Job itself is stored');
-    const event = await waitFor('the FailedCreate event', async () => {
-      const events = ((await api('GET', `/api/v1/namespaces/${ns}/events`)).body as Json).items as Json[];
-      return events.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'Job');
-    }, 30_000);
+    const event = await failedCreate(ns, 'migrate');
     t.match(event.message, /denied the request: restartPolicy Never \(a Job's pod\): a classic sidecar keeps running after the app exits/);
     t.match(event.message, /logging\.sre-quero\/sidecar-mode: "native"/);
     const pods = ((await api('GET', `/api/v1/namespaces/${ns}/pods`)).body as Json).items as Json[];

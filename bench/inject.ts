@@ -1,13 +1,14 @@
 // In-process benchmark of the admission hot path, without HTTP:
-//   JSON.parse(body) -> readReview -> answerReview (inject, diff, envelope) -> JSON.stringify
+//   JSON.parse(body) -> readReview -> answerReview (inject, patch, answer text)
 // Run: npx tsx bench/inject.ts   (BENCH_ITER_SCALE=0.2 for a quick run)
 import { cpus, loadavg } from 'node:os';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import jsonPatch, { type Operation } from 'fast-json-patch';
 import { answerReview } from '../src/admission/handle.js';
-import { allow } from '../src/admission/response.js';
+import { allowText } from '../src/admission/response.js';
 import { readReview } from '../src/admission/review.js';
-import { DEFAULT_SETTINGS, diffToPatch, injectPod, type PodTemplate } from '../src/injection/index.js';
+import { DEFAULT_SETTINGS, injectPod, type PodTemplate } from '../src/injection/index.js';
+import { patchText } from '../src/injection/patch.js';
 import { largeReview, recipeBody } from './reviews.js';
 import { envNumber, fmt, machineBusyCores, machineCpu, mean, percentile, round, table } from './stats.js';
 
@@ -21,12 +22,12 @@ interface Case {
   warmup: number;
 }
 
-/** One full review, as the route does it plus the body parse and reply encode Fastify does. */
+/** One full review, as the route does it plus the body parse Fastify does. */
 function hotPath(body: string): string {
   const review = readReview(JSON.parse(body));
   const outcome = answerReview(review, DEFAULT_SETTINGS, 'annotated');
   if (outcome.verdict !== 'injected') throw new Error(`expected verdict "injected", got "${outcome.verdict}" (${outcome.reason})`);
-  return JSON.stringify(outcome.body);
+  return outcome.answer;
 }
 
 /** Checks once, outside the timing, that the answer is a patch that really adds the sidecar. */
@@ -128,16 +129,15 @@ function stages(c: Case): StageResult[] {
   if (pod === undefined) throw new Error(`${c.name}: not a pod CREATE`);
   const injected = injectPod(pod, DEFAULT_SETTINGS, 'annotated');
   if (injected.kind !== 'injected') throw new Error(`${c.name}: expected an injection, got ${injected.kind}`);
-  const patch = diffToPatch(pod, injected.pod);
-  const envelope = allow(review.apiVersion, review.request.uid, patch, injected.warnings);
+  const patch = patchText(pod, injected.pod).json;
 
   const list: [string, () => unknown][] = [
     ['JSON.parse(body)', () => JSON.parse(c.body)],
     ['readReview', () => readReview(parsed)],
     ['injectPod', () => injectPod(pod, DEFAULT_SETTINGS, 'annotated')],
-    ['diffToPatch (fast-json-patch)', () => diffToPatch(pod, injected.pod)],
-    ['allow (patch JSON + base64)', () => allow(review.apiVersion, review.request.uid, patch, injected.warnings)],
-    ['JSON.stringify(answer)', () => JSON.stringify(envelope)],
+    ['patchText (walk of what was added)', () => patchText(pod, injected.pod)],
+    ['allowText (base64 + answer text)', () => allowText(review.apiVersion, review.request.uid, patch, injected.warnings)],
+    ['baseline: JSON.stringify(review)', () => JSON.stringify(parsed)],
   ];
   const calls = Math.max(200, Math.round(c.iterations / 4));
   return list.map(([stage, fn]) => {
@@ -167,7 +167,7 @@ function main(): void {
   const results = cases.map(runCase);
   const breakdown = cases.map((c) => ({ name: c.name, stages: stages(c) }));
 
-  console.log(`inject hot path: JSON.parse -> readReview -> answerReview(annotated) -> JSON.stringify  (node ${process.version}, one thread)`);
+  console.log(`inject hot path: JSON.parse -> readReview -> answerReview(annotated) -> answer text  (node ${process.version}, one thread)`);
   for (const c of cases) console.log(`  ${c.name}: ${c.note}`);
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   console.log();

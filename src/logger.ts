@@ -1,7 +1,13 @@
 import { pino, type Logger } from 'pino';
 
-/** JSON lines on stdout; fields that could carry secrets are redacted if they ever appear. */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/**
+ * JSON lines on stdout; fields that could carry secrets are redacted if they
+ * ever appear. Without a destination, stdout is written asynchronously
+ * (lines logged while a write is in flight go out together in the next), so a
+ * log line never blocks a review on a slow pipe; pino flushes what is
+ * buffered when the process exits.
+ */
+export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
   return pino(
     {
       level,

@@ -1,11 +1,13 @@
-import { ANNOTATIONS, diffToPatch, injectPod, isInjected, isWindowsPod, type InjectionStatus, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
-import { allow, deny, type AdmissionResponseBody } from './response.js';
+import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectionStatus, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
+import { patchText } from '../injection/patch.js';
+import { allowText, denyText } from './response.js';
 import type { AdmissionReview } from './review.js';
 
 export type Verdict = 'injected' | 'skipped' | 'refused' | 'ignored' | 'allowed';
 
 export interface ReviewOutcome {
-  body: AdmissionResponseBody;
+  /** The AdmissionReview answer, as the JSON text sent. */
+  answer: string;
   verdict: Verdict;
   reason: string;
   /** For an injected pod: which sidecar mode it got, and who or what chose it. */
@@ -25,23 +27,23 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
   annotations_too_large: { code: 409, reason: 'Conflict' },
 };
 
-/** Decode is done; this is inject -> diff -> envelope. No I/O. */
+/** Decode is done; this is inject -> patch -> answer text. No I/O. */
 export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
-    return { body: allow(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
+    return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
   }
   const result = injectPod(request.pod, settings, mode, nodes);
   switch (result.kind) {
     case 'skipped':
-      return { body: allow(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
+      return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
     case 'refused': {
       const { code, reason } = REFUSAL_STATUS[result.reason];
-      return { body: deny(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason };
+      return { answer: denyText(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason };
     }
     case 'injected':
       return {
-        body: allow(apiVersion, request.uid, diffToPatch(request.pod, result.pod), result.warnings),
+        answer: allowText(apiVersion, request.uid, patchText(request.pod, result.pod).json, result.warnings),
         verdict: 'injected',
         reason: result.reason,
         sidecar: result.sidecar,
@@ -56,18 +58,18 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
 export function answerEnforcement(review: AdmissionReview): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
-    return { body: allow(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
+    return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
   }
   if (isInjected(request.pod.metadata?.annotations ?? {}, request.pod.spec)) {
-    return { body: allow(apiVersion, request.uid), verdict: 'allowed', reason: 'sidecar_present' };
+    return { answer: allowText(apiVersion, request.uid), verdict: 'allowed', reason: 'sidecar_present' };
   }
   // The injector skips these (it cannot serve them), so enforcement cannot ask for the sidecar.
-  if (isWindowsPod(request.pod.spec)) return { body: allow(apiVersion, request.uid), verdict: 'allowed', reason: 'windows_pod' };
+  if (isWindowsPod(request.pod.spec)) return { answer: allowText(apiVersion, request.uid), verdict: 'allowed', reason: 'windows_pod' };
   const namespace = request.namespace ?? 'this namespace';
   const message =
     `pod lacks the logging sidecar that namespace ${namespace} enforces (label logging.sre-quero/injection=enforced; ` +
     `no promtail container and ${ANNOTATIONS.status} annotation): it was created while the sre-quero injector was unreachable ` +
     `or bypassed. Recreate it once the injector is healthy (e.g. kubectl rollout restart on its workload); ` +
     `check the sre-quero webhook in namespace sre-quero if this persists.`;
-  return { body: deny(apiVersion, request.uid, 403, 'Forbidden', message), verdict: 'refused', reason: 'sidecar_missing' };
+  return { answer: denyText(apiVersion, request.uid, 403, 'Forbidden', message), verdict: 'refused', reason: 'sidecar_missing' };
 }

@@ -1,6 +1,6 @@
-import type { Operation } from '../injection/index.js';
 import type { AdmissionVersion } from './review.js';
 
+/** What an answer says, for the JSON text that carries it (see allowText, denyText). */
 export interface AdmissionResponseBody {
   apiVersion: AdmissionVersion;
   kind: 'AdmissionReview';
@@ -14,16 +14,22 @@ export interface AdmissionResponseBody {
   };
 }
 
-export function allow(apiVersion: AdmissionVersion, uid: string, patch: readonly Operation[] = [], warnings: readonly string[] = []): AdmissionResponseBody {
-  const response: AdmissionResponseBody['response'] = { uid, allowed: true };
-  if (patch.length > 0) {
-    response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+/**
+ * The allowed answer as JSON text, written once: the same bytes as
+ * `JSON.stringify` of the AdmissionResponseBody (same keys, same order),
+ * without building the object or re-escaping the patch. `patchJson` is the
+ * JSON patch's text; an empty patch ("[]" or none) is left out.
+ */
+export function allowText(apiVersion: AdmissionVersion, uid: string, patchJson?: string, warnings: readonly string[] = []): string {
+  let response = `{"uid":${JSON.stringify(uid)},"allowed":true`;
+  if (patchJson !== undefined && patchJson !== '[]') {
+    // Base64's alphabet needs no JSON escaping.
+    response += `,"patchType":"JSONPatch","patch":"${Buffer.from(patchJson).toString('base64')}"`;
   }
-  if (warnings.length > 0) response.warnings = [...warnings];
-  return { apiVersion, kind: 'AdmissionReview', response };
+  if (warnings.length > 0) response += `,"warnings":${JSON.stringify(warnings)}`;
+  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":${response}}}`;
 }
 
-export function deny(apiVersion: AdmissionVersion, uid: string, code: number, reason: string, message: string): AdmissionResponseBody {
-  return { apiVersion, kind: 'AdmissionReview', response: { uid, allowed: false, status: { code, reason, message } } };
+export function denyText(apiVersion: AdmissionVersion, uid: string, code: number, reason: string, message: string): string {
+  return JSON.stringify({ apiVersion, kind: 'AdmissionReview', response: { uid, allowed: false, status: { code, reason, message } } } satisfies AdmissionResponseBody);
 }

@@ -32,7 +32,7 @@ if (cp !== undefined) {
   await applyWebhookConfigurations(cp, configurations);
   /** What the webhook check (answerEnforcement) says of `pod`: the policy and the legacy webhook must say the same. */
   const enforcementMessage = (namespace: string, pod: Json) =>
-    answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace, operation: 'CREATE', pod } } as never).body.response.status?.message;
+    JSON.parse(answerEnforcement({ apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', namespace, operation: 'CREATE', pod } } as never).answer).response.status?.message;
   // Enforcement without a webhook: the ValidatingAdmissionPolicy and its binding from deploy/base.
   const policy = (await kustomize(cp, `${repoRoot}deploy/base`)).filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'));
   const appliedPolicy = await cp.kubectl(['apply', '-f', '-'], { input: policy.map((object) => JSON.stringify(object)).join('\n') });

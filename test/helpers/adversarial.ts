@@ -2,7 +2,7 @@ import jsonPatch from 'fast-json-patch';
 import { posix } from 'node:path';
 import { answerReview } from '../../src/admission/handle.js';
 import { InvalidReviewError, readReview } from '../../src/admission/review.js';
-import { DEFAULT_SETTINGS, MODES, type InjectorSettings, type Mode, type NodeFacts } from '../../src/injection/index.js';
+import { DEFAULT_SETTINGS, injectPod, MODES, type InjectorSettings, type Mode, type NodeFacts, type PodTemplate } from '../../src/injection/index.js';
 import type { Json } from './reviews.js';
 
 // Adversarial admission reviews from a seed, and what must hold for every
@@ -161,7 +161,7 @@ export function checkCase(testCase: Case): { outcome: Outcome; problems: string[
     return { outcome: 'refused', problems: [`threw: ${(error as Error).stack}`] };
   }
   const problems: string[] = [];
-  const response = answer.body.response as Json;
+  const response = JSON.parse(answer.answer).response as Json;
   if (answer.verdict === 'refused') {
     const message = String(response.status?.message ?? '');
     if (response.allowed !== false) problems.push('refused but allowed');
@@ -176,7 +176,12 @@ export function checkCase(testCase: Case): { outcome: Outcome; problems: string[
   }
   if (response.patch !== undefined) {
     const input = review.request.object as Json;
-    const patched = jsonPatch.applyPatch(structuredClone(input), JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')), true, false).newDocument as Json;
+    const patchJson = Buffer.from(response.patch, 'base64').toString('utf8');
+    // The hot path's own patch writer must say exactly what a generic diff says.
+    const injected = injectPod(structuredClone(input) as PodTemplate, settings, mode, nodes);
+    if (injected.kind !== 'injected') problems.push(`patched, but injectPod says ${injected.kind}`);
+    else if (patchJson !== JSON.stringify(jsonPatch.compare(input, injected.pod))) problems.push('the patch differs from fast-json-patch compare');
+    const patched = jsonPatch.applyPatch(structuredClone(input), JSON.parse(patchJson), true, false).newDocument as Json;
     const before = podProblems(input, false);
     const after = podProblems(patched, restricted && podProblems(input, true).length === 0);
     // Our patch may not add a problem the input did not have.

@@ -30,7 +30,8 @@ export interface TestApp {
 }
 
 /** The real app with a captured logger, for app.inject(). */
-export function testApp(overrides: Partial<AppDeps> = {}): TestApp {
+/** `logLevel` debug by default, so every review's line is captured (routine ones are debug). */
+export function testApp(overrides: Partial<AppDeps> = {}, logLevel = 'debug'): TestApp {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -40,7 +41,7 @@ export function testApp(overrides: Partial<AppDeps> = {}): TestApp {
   });
   const metrics = createMetrics();
   const app = buildApp({
-    logger: createLogger('info', sink),
+    logger: createLogger(logLevel, sink),
     settings: DEFAULT_SETTINGS,
     metrics,
     bodyLimitBytes: 8 * 1024 * 1024,

@@ -228,6 +228,21 @@ t.test('one structured log line per review, without object contents', async (t) 
   });
   const raw = JSON.stringify(lines);
   t.notMatch(raw, /nginx|managedFields|default-token/, 'no object contents in the log');
+  t.equal(lines[0].level, 20, 'a routine review is logged at debug');
+});
+
+t.test('at the default level info, refusals are logged and routine reviews only counted', async (t) => {
+  const { app, logLines, metrics } = testApp({}, 'info');
+  await post(app, recipeReview());
+  const conflicting = recipeReview();
+  conflicting.request.object.spec.containers[0].ports.push({ containerPort: 9080 });
+  await post(app, conflicting);
+  const lines = logLines();
+  t.equal(lines.length, 1, 'one line: the refusal');
+  t.match(lines[0], { level: 30, msg: 'admission review', decision: 'refused', reason: 'port_conflict' });
+  const counted = (await metrics.registry.getSingleMetricAsString('sre_quero_admission_reviews_total')).split('\n');
+  t.ok(counted.includes('sre_quero_admission_reviews_total{mode="annotated",decision="injected",reason="annotation_opt_in"} 1'), 'the injection is counted');
+  t.ok(counted.includes('sre_quero_admission_reviews_total{mode="annotated",decision="refused",reason="port_conflict"} 1'), 'so is the refusal');
 });
 
 t.test('health, readiness and metrics', async (t) => {

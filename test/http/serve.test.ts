@@ -10,7 +10,7 @@ import { startServerProcess, writeLocalhostCertificate } from '../helpers/server
 const bin = new URL('../../src/bin.ts', import.meta.url).pathname;
 
 const startServe = (t: Test, args: string[], env: Record<string, string> = {}) =>
-  startServerProcess(t, ['--import', 'tsx', bin, 'serve', ...args], { env: childEnv(env) });
+  startServerProcess(t, ['--import', 'tsx', bin, 'serve', '--log-level', 'debug', ...args], { env: childEnv(env) });
 
 t.test('serve: flags and env configure it; SIGTERM lets an in-flight review finish', async (t) => {
   const { certFile, keyFile, caCert: ca } = writeLocalhostCertificate();

@@ -36,8 +36,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 log "resolving github.com/grafana/alloy@v$version"
-alloy_mod=$(cd "$work" && go mod download -json "github.com/grafana/alloy@v$version" |
-  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.GoMod)})')
+alloy_dir=$(cd "$work" && go mod download -json "github.com/grafana/alloy@v$version" |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir)})')
+alloy_mod=$alloy_dir/go.mod
 syntax_version=$(sed -nE 's#^\s*github.com/grafana/alloy/syntax\s+(v\S+).*#\1#p' "$alloy_mod" | head -n1)
 [ -n "$syntax_version" ] || { log "no github.com/grafana/alloy/syntax requirement in alloy's go.mod"; exit 1; }
 {
@@ -79,10 +80,19 @@ func main() {
 	}
 }
 GO
+# alloy's go.sum: the checksum database (through the proxy) does not know
+# many of alloy's dependencies (404 on lookup, e.g. its forks' pseudo-versions
+# and github.com/DataDog/datadog-agent/... modules), while alloy's go.sum
+# holds the hash of each; go checks every download against it.
+cp "$alloy_dir/go.sum" "$work/go.sum"
+chmod u+w "$work/go.sum"
 cd "$work"
 log "downloading modules (replaces: $(grep -c '^replace ' go.mod), excludes: $(grep -c '^exclude ' go.mod))"
 start=$SECONDS
-go mod tidy >&2
+# Not `go mod tidy`: it also loads the tests of every dependency, some of
+# whose modules the proxy refuses (403), e.g.
+# github.com/DataDog/datadog-agent/comp/trace/compression/impl-zstd@v0.81.0.
+go get "github.com/grafana/alloy/flowcmd@v$version" >&2
 log "modules ready in $((SECONDS - start)) s"
 # Version stamp as alloy's Makefile sets it (VERSION is the release tag, v1.2.3).
 start=$SECONDS

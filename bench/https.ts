@@ -77,7 +77,9 @@ function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: 
 
 async function startServer(target: Target, dir: string): Promise<Server> {
   // `node --import tsx` keeps the server a plain node process (no tsx CLI wrapper in between).
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_FILE, target, dir], {
+  // BENCH_PROFILE_DIR: each server writes a V8 CPU profile there when it exits (to see where its time goes).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROFILE_DIR, target)}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SERVER_FILE, target, dir], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -32,53 +32,77 @@ export function patchText(original: object, mutated: object): PatchText {
   return { json: `[${operations.join(',')}]`, operations: operations.length };
 }
 
+// JSON texts of frozen values, written once. Only the layout parts the core
+// memoizes are frozen (sidecar.ts freezes them deeply), and a frozen value
+// cannot change, so its text stays right for as long as the value lives.
+const frozenJson = new WeakMap<object, string>();
+
 // The JSON of a value as fast-json-patch's _deepClone + JSON.stringify write it:
 // `undefined` (an array hole) becomes null.
-const valueJson = (value: unknown): string => (value === undefined ? 'null' : (JSON.stringify(value) as string));
+function valueJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return JSON.stringify(value) as string;
+  let text = frozenJson.get(value);
+  if (text === undefined) frozenJson.set(value, (text = JSON.stringify(value) as string));
+  return text;
+}
 
 // As fast-json-patch's escapePathComponent (RFC 6901).
-const escapeKey = (key: string): string => (key.includes('/') || key.includes('~') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key);
-
-const keysOf = (value: object): string[] => (Array.isArray(value) ? Array.from({ length: value.length }, (_, i) => `${i}`) : Object.keys(value));
+const escapeKey = (key: string): string => (key.indexOf('/') === -1 && key.indexOf('~') === -1 ? key : key.replace(/~/g, '~0').replace(/\//g, '~1'));
 
 const hasOwn = (value: object, key: string): boolean => Object.prototype.hasOwnProperty.call(value, key);
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
 
-/** fast-json-patch's `_generate` (non-invertible), writing each operation's JSON instead of pushing a cloned object. */
+const op = (name: 'add' | 'replace', path: string, value: unknown): string => `{"op":"${name}","path":${JSON.stringify(path)},"value":${valueJson(value)}}`;
+
+/**
+ * fast-json-patch's `_generate` (non-invertible), writing each operation's
+ * JSON instead of pushing a cloned object. Arrays are walked by index (their
+ * keys are "0".."n-1", as `_objectKeys` gives them); a key's path is only
+ * built when an operation or a step down needs it.
+ */
 function walk(mirror: object, current: object, path: string, out: string[]): void {
   if (current === mirror) return;
   let obj = current as Record<string, unknown>;
   if (typeof obj.toJSON === 'function') obj = (obj.toJSON as () => Record<string, unknown>)();
   const old = mirror as Record<string, unknown>;
-  const newKeys = keysOf(obj);
-  const oldKeys = keysOf(old);
   const objIsArray = Array.isArray(obj);
   const oldIsArray = Array.isArray(old);
+  const oldKeys = oldIsArray ? undefined : Object.keys(old);
+  const oldLength = oldKeys === undefined ? (old as unknown as unknown[]).length : oldKeys.length;
   let deleted = false;
-  for (let t = oldKeys.length - 1; t >= 0; t--) {
-    const key = oldKeys[t] as string;
+  for (let t = oldLength - 1; t >= 0; t--) {
+    const key = oldKeys === undefined ? `${t}` : (oldKeys[t] as string);
     const oldVal = old[key];
-    const keyPath = `${path}/${escapeKey(key)}`;
     if (hasOwn(obj, key) && !(obj[key] === undefined && oldVal !== undefined && !objIsArray)) {
       const newVal = obj[key];
+      if (newVal === oldVal) continue;
       if (isObject(oldVal) && isObject(newVal) && Array.isArray(oldVal) === Array.isArray(newVal)) {
-        walk(oldVal, newVal, keyPath, out);
-      } else if (oldVal !== newVal) {
-        out.push(`{"op":"replace","path":${JSON.stringify(keyPath)},"value":${valueJson(newVal)}}`);
+        walk(oldVal, newVal, `${path}/${escapeKey(key)}`, out);
+      } else {
+        out.push(op('replace', `${path}/${escapeKey(key)}`, newVal));
       }
     } else if (oldIsArray === objIsArray) {
-      out.push(`{"op":"remove","path":${JSON.stringify(keyPath)}}`);
+      out.push(`{"op":"remove","path":${JSON.stringify(`${path}/${escapeKey(key)}`)}}`);
       deleted = true;
     } else {
-      out.push(`{"op":"replace","path":${JSON.stringify(path)},"value":${valueJson(obj)}}`);
+      out.push(op('replace', path, obj));
     }
   }
-  if (!deleted && newKeys.length === oldKeys.length) return;
-  for (const key of newKeys) {
-    if (!hasOwn(old, key) && obj[key] !== undefined) {
-      out.push(`{"op":"add","path":${JSON.stringify(`${path}/${escapeKey(key)}`)},"value":${valueJson(obj[key])}}`);
+  if (objIsArray) {
+    const length = (obj as unknown as unknown[]).length;
+    if (!deleted && length === oldLength) return;
+    for (let i = 0; i < length; i++) {
+      const key = `${i}`;
+      if (!hasOwn(old, key) && obj[key] !== undefined) out.push(op('add', `${path}/${key}`, obj[key]));
     }
+    return;
+  }
+  const newKeys = Object.keys(obj);
+  if (!deleted && newKeys.length === oldLength) return;
+  for (const key of newKeys) {
+    if (!hasOwn(old, key) && obj[key] !== undefined) out.push(op('add', `${path}/${escapeKey(key)}`, obj[key]));
   }
 }
 

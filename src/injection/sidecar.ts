@@ -1,3 +1,4 @@
+import { FrozenMemo } from './frozen-memo.js';
 import type { InjectionOptions } from './overrides.js';
 import type { Container, Volume, VolumeMount } from './pod.js';
 import { LAYOUT } from './settings.js';
@@ -17,12 +18,31 @@ const fieldEnv = (name: string, fieldPath: string) => ({
   valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } },
 });
 
+// One frozen value per distinct input (see FrozenMemo); the bound only stops
+// a stream of distinct jobs or container lists from growing the caches.
+const MEMO_LIMIT = 512;
+const mounts = new FrozenMemo<VolumeMount>(MEMO_LIMIT);
+const volumeLists = new FrozenMemo<Volume[]>(MEMO_LIMIT);
+const containers = new FrozenMemo<Container>(MEMO_LIMIT);
+const NONE = '\u0001';
+
 export function logMount(options: InjectionOptions): VolumeMount {
-  return { name: LAYOUT.logVolume, mountPath: options.logPath };
+  return mounts.get(options.logPath, () => ({ name: LAYOUT.logVolume, mountPath: options.logPath }));
 }
 
 /** The volumes the layout needs, keyed by the name they are added under. */
-export function sidecarVolumes(options: InjectionOptions): Volume[] {
+export function sidecarVolumes(options: InjectionOptions): readonly Volume[] {
+  return volumeLists.get(`${options.configMap}\u0000${options.credentialsSecret ?? NONE}`, () => makeVolumes(options));
+}
+
+/** The sidecar container; shared, frozen, by everything it is made of. */
+export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
+  const { image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret, resources } = options;
+  const key = [image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret ?? NONE, resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory, job, appContainers.join(',')].join('\u0000');
+  return containers.get(key, () => makeContainer(options, job, appContainers));
+}
+
+function makeVolumes(options: InjectionOptions): Volume[] {
   return [
     { name: LAYOUT.logVolume, emptyDir: {} },
     { name: LAYOUT.positionsVolume, emptyDir: {} },
@@ -33,7 +53,7 @@ export function sidecarVolumes(options: InjectionOptions): Volume[] {
   ];
 }
 
-export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
+function makeContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
   const port = options.metricsPort;
   return {
     name: LAYOUT.sidecarName,

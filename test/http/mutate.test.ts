@@ -228,7 +228,7 @@ t.test('one structured log line per review, without object contents', async (t) 
   });
   const raw = JSON.stringify(lines);
   t.notMatch(raw, /nginx|managedFields|default-token/, 'no object contents in the log');
-  t.equal(lines[0].level, 20, 'a routine review is logged at debug');
+  t.equal(lines[0]?.level, 20, 'a routine review is logged at debug');
 });
 
 t.test('at the default level info, refusals are logged and routine reviews only counted', async (t) => {

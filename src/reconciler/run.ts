@@ -6,7 +6,8 @@ import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { electLeader } from './lease.js';
 import { Reconciler } from './reconciler.js';
-import { postReload, SidecarReloader, systemClock, type ReloadResult } from './sidecar-reload.js';
+import { systemClock } from '../clock.js';
+import { postReload, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
 
 export const LEASE_NAME = 'sre-quero-reconciler';
 

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 // Makes a template change reach running sidecars. The kubelet rewrites a
 // ConfigMap volume in place some time after the ConfigMap changes (at the
 // pod's next sync: seconds, up to its sync period plus cache delay), but
@@ -34,12 +35,6 @@ export interface ReloadTarget {
   namespace: string;
   pod: string;
   url: string;
-}
-
-export interface Clock {
-  now(): number;
-  setTimeout(run: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 export interface SidecarReloaderOptions {
@@ -157,12 +152,3 @@ export async function postReload(url: string, timeoutMs = 3000): Promise<{ statu
   }
 }
 
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (run, ms) => {
-    const timer = setTimeout(run, ms);
-    timer.unref();
-    return timer;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};

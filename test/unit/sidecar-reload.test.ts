@@ -1,37 +1,8 @@
 import t from 'tap';
-import { classifyReloadAnswer, SidecarReloader, type Clock, type ReloadResult, type ReloadTarget } from '../../src/reconciler/sidecar-reload.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { classifyReloadAnswer, SidecarReloader, type ReloadResult, type ReloadTarget } from '../../src/reconciler/sidecar-reload.js';
 
 // The reload loop against a fake clock and a scripted promtail: no sleeps, no network.
-
-class FakeClock implements Clock {
-  time = 0;
-  private timers: { at: number; run: () => void; id: number }[] = [];
-  private next = 1;
-  now = () => this.time;
-  setTimeout = (run: () => void, ms: number) => {
-    const id = this.next++;
-    this.timers.push({ at: this.time + ms, run, id });
-    return id;
-  };
-  clearTimeout = (handle: unknown) => {
-    this.timers = this.timers.filter((timer) => timer.id !== handle);
-  };
-  pendingTimers = () => this.timers.length;
-  /** Moves time forward, firing due timers in order and letting their promises settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const due = this.timers[0];
-      if (due === undefined || due.at > end) break;
-      this.timers.shift();
-      this.time = due.at;
-      due.run();
-      for (let i = 0; i < 5; i++) await Promise.resolve();
-    }
-    this.time = end;
-  }
-}
 
 const target = (name: string): ReloadTarget => ({ key: `ns/${name}/uid-${name}`, namespace: 'ns', pod: name, url: `http://10.0.0.1:9080/reload#${name}` });
 const UNCHANGED = { status: 500, body: 'failed to reload config: config has not changed\n' };

@@ -1,136 +1,205 @@
-import { CoreV1Api, ListWatch, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
-import { planConfigMap, type ConfigMapLike } from './config-maps.js';
-import { apiErrorMessage, backoffMs, statusOf } from './kube.js';
-import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, readInjectedPod, type InjectedPod, type ServiceLike } from './model.js';
-import { planServicePort } from './service-ports.js';
+import { clusterApi, MANAGED_SELECTOR, type ListPage } from './api.js';
+import type { ConfigMapLike } from './config-maps.js';
+import { backoffMs } from './kube.js';
+import { INJECTED_SELECTOR, type PodLike, type ServiceLike } from './model.js';
+import { NamespaceReconciler, podKey, type ReconcileCaches } from './reconcile-namespace.js';
 import type { ReloadTarget } from './sidecar-reload.js';
+import { slimConfigMap, slimPod, slimService } from './slim.js';
+import { WorkQueue } from './work-queue.js';
 
-// Keeps Service ports and the per-namespace promtail ConfigMap in line with the
-// injected pods. Everything is derived from the cluster (informer caches), so
-// a restart converges to the same result. Work is per namespace: any change
-// in a namespace marks it dirty, and one loop reconciles dirty namespaces.
+// The controller, the controller-runtime way: informers (list + watch, each
+// object cut down to what is read) feed a keyed work queue of namespaces, and
+// the queue's workers run NamespaceReconciler.reconcile (reconcile-namespace.ts)
+// against the caches and the narrow API. Everything is derived from the
+// cluster, so a restart converges to the same result.
 
 export interface ReconcilerOptions {
   kc: KubeConfig;
   logger: FastifyBaseLogger;
   metrics: Metrics;
+  clock: Clock;
   /** Used for pods whose status annotation lacks a value. */
   defaults: { metricsPort: number; configMap: string };
   /** The central promtail config: a ConfigMap in the reconciler's namespace. */
   template: { namespace: string; name: string; key: string };
   resyncIntervalMs?: number;
+  /** How long start() waits for every informer's first list before it gives up (and the caller gives the Lease back). */
+  cacheSyncTimeoutMs?: number;
   /** Asks running sidecars to reload after their ConfigMap changed (sidecar-reload.ts); none: they get it at restart. */
   reloader?: { request(targets: readonly ReloadTarget[]): void; forget(key: string): void; stop(): void };
 }
 
 type Informer<T extends KubernetesObject> = ListWatch<T>;
-/** The object an Event is about. */
-type Subject = { name: string; namespace: string; uid?: string | undefined };
 
-const podKey = (metadata: { namespace?: string | undefined; name?: string | undefined; uid?: string | undefined }) => `${metadata.namespace}/${metadata.name}/${metadata.uid ?? ''}`;
-
-const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 /** Namespaces reconciled at once: enough to overlap API round trips on a small control plane. */
 const WORKERS = 8;
+/** Objects per list page: bounds what a list holds in memory before it is cut down. */
+const PAGE_SIZE = 500;
+
+export class CacheSyncTimeoutError extends Error {}
+
+/** A list function for ListWatch that pages through the list and keeps only what `slim` keeps of each object. */
+function pagedList<T>(page: ListPage<T>, slim: (object: T) => T): () => Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
+  return async () => {
+    const items: T[] = [];
+    let next: string | undefined;
+    let resourceVersion = '';
+    do {
+      const listed = await page({ limit: PAGE_SIZE, ...(next ? { _continue: next } : {}) });
+      for (const item of listed.items) items.push(slim(item));
+      resourceVersion = listed.metadata?.resourceVersion ?? resourceVersion;
+      next = listed.metadata?._continue || undefined;
+    } while (next !== undefined);
+    return { items, metadata: { resourceVersion } };
+  };
+}
+
+/**
+ * A Watch whose events carry the cut-down object, so ListWatch caches only
+ * that. ERROR and BOOKMARK events pass as they are (ListWatch reads their code
+ * and resourceVersion).
+ */
+function slimmingWatch<T>(kc: KubeConfig, slim: (object: T) => T): Watch {
+  const watch = new Watch(kc);
+  return {
+    watch: (path: string, query: Record<string, string | number | boolean | undefined>, callback: (phase: string, object: unknown, raw?: unknown) => void, done: (error: unknown) => void) =>
+      watch.watch(path, query, (phase, object, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? slim(object as T) : object, raw), done),
+  } as Watch;
+}
 
 export class Reconciler {
-  private readonly core: CoreV1Api;
   private readonly informers: Informer<KubernetesObject>[] = [];
-  private pods!: Informer<V1Pod>;
-  private services!: Informer<V1Service>;
-  private managedConfigMaps!: Informer<V1ConfigMap>;
-  private templates!: Informer<V1ConfigMap>;
-  private readonly dirty = new Set<string>();
-  private readonly attempts = new Map<string, number>();
-  private readonly reported = new Map<string, string>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly inFlight = new Set<string>();
-  /** What we last sent per Service, and for which version of it: a watch event is on its way. */
-  private readonly lastWrite = new Map<string, { desired: string; resourceVersion: string | undefined }>();
-  private workers = 0;
+  private pods!: Informer<KubernetesObject>;
+  private services!: Informer<KubernetesObject>;
+  private managedConfigMaps!: Informer<KubernetesObject>;
+  private templates!: Informer<KubernetesObject>;
+  private queue: WorkQueue<string> | undefined;
+  private readonly namespaces: NamespaceReconciler;
+  private readonly lists;
+  private readonly timers = new Set<unknown>();
   private running = false;
   private synced = false;
-  private idleWaiters: (() => void)[] = [];
-  private templateMissingReported = false;
 
   constructor(private readonly options: ReconcilerOptions) {
-    this.core = options.kc.makeApiClient(CoreV1Api);
+    const { kc, metrics, logger, defaults, template, reloader, clock } = options;
+    const api = clusterApi(kc, (verb) => metrics.reconcilerRequests.inc({ verb }));
+    this.lists = api.lists;
+    const caches: ReconcileCaches = {
+      pods: (namespace) => this.pods.list(namespace) as readonly PodLike[],
+      services: (namespace) => this.services.list(namespace) as readonly ServiceLike[],
+      managedConfigMap: (namespace, name) => this.managedConfigMaps.get(name, namespace) as ConfigMapLike | undefined,
+      template: () => (this.templates.list()[0] as ConfigMapLike | undefined)?.data?.[template.key],
+    };
+    this.namespaces = new NamespaceReconciler({
+      api: api.writes,
+      caches,
+      defaults,
+      template,
+      log: logger,
+      onConflict: (kind, reason) => metrics.reconcileConflicts.inc({ kind, reason }),
+      ...(reloader ? { requestReloads: (targets) => reloader.request(targets) } : {}),
+      now: () => clock.now(),
+    });
   }
 
   isSynced(): boolean {
     return this.synced;
   }
 
+  /** Starts the informers and resolves once their caches are complete; rejects with CacheSyncTimeoutError if that takes longer than cacheSyncTimeoutMs. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const { kc, template } = this.options;
-    const count = (verb: string) => this.options.metrics.reconcilerRequests.inc({ verb });
-    const informer = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>, labelSelector?: string, fieldSelector?: string) => {
-      const watch = new Watch(kc);
-      const made = new ListWatch<T>(path, watch, async () => {
-        count('list');
-        return (await list()) as never;
-      }, false, labelSelector, fieldSelector);
-      made.on('connect', () => count('watch'));
-      this.informers.push(made as unknown as Informer<KubernetesObject>);
+    const { kc, template, metrics, logger, clock } = this.options;
+    const informer = <T>(path: string, list: ListPage<T>, slim: (object: T) => T, labelSelector?: string, fieldSelector?: string): Informer<KubernetesObject> => {
+      const made = new ListWatch<KubernetesObject>(path, slimmingWatch(kc, slim), pagedList(list, slim) as never, false, labelSelector, fieldSelector);
+      made.on('connect', () => metrics.reconcilerRequests.inc({ verb: 'watch' }));
+      this.informers.push(made);
       this.keepWatching(made, path);
       return made;
     };
-    this.pods = informer<V1Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces({ labelSelector: INJECTED_SELECTOR }), INJECTED_SELECTOR);
-    this.services = informer<V1Service>('/api/v1/services', () => this.core.listServiceForAllNamespaces());
-    const managed = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
-    this.managedConfigMaps = informer<V1ConfigMap>('/api/v1/configmaps', () => this.core.listConfigMapForAllNamespaces({ labelSelector: managed }), managed);
+    this.pods = informer('/api/v1/pods', this.lists.injectedPods, slimPod as never, INJECTED_SELECTOR);
+    this.services = informer('/api/v1/services', this.lists.services, slimService as never);
+    this.managedConfigMaps = informer('/api/v1/configmaps', this.lists.managedConfigMaps, slimConfigMap as never, MANAGED_SELECTOR);
     const byName = `metadata.name=${template.name}`;
-    this.templates = informer<V1ConfigMap>(
-      `/api/v1/namespaces/${template.namespace}/configmaps`,
-      () => this.core.listNamespacedConfigMap({ namespace: template.namespace, fieldSelector: byName }),
-      undefined,
-      byName,
-    );
+    this.templates = informer(`/api/v1/namespaces/${template.namespace}/configmaps`, this.lists.templates(template.namespace, template.name), slimConfigMap as never, undefined, byName);
 
-    const markNamespace = (object: KubernetesObject) => object.metadata?.namespace && this.markDirty(object.metadata.namespace);
-    for (const source of [this.pods, this.services, this.managedConfigMaps] as Informer<KubernetesObject>[]) source.on('change', markNamespace);
+    const queue = new WorkQueue<string>({
+      workers: WORKERS,
+      clock,
+      backoffMs,
+      process: (namespace) => this.namespaces.reconcile(namespace),
+      onSuccess: () => metrics.reconciles.inc({ result: 'ok' }),
+      onError: (namespace, error, retryInMs) => {
+        metrics.reconciles.inc({ result: 'error' });
+        logger.warn({ namespace, err: String(error), retryInMs: Math.round(retryInMs) }, 'reconcile failed; retrying');
+      },
+    });
+    this.queue = queue;
+    // Until the caches are complete, start() marks everything once they are.
+    const markNamespace = (object: KubernetesObject) => this.synced && object.metadata?.namespace && queue.add(object.metadata.namespace);
+    for (const source of [this.pods, this.services, this.managedConfigMaps]) source.on('change', markNamespace);
     this.pods.on('delete', (pod) => this.options.reloader?.forget(podKey(pod.metadata ?? {})));
-    this.services.on('delete', (service) => this.lastWrite.delete(`${service.metadata?.namespace}/${service.metadata?.name}`));
+    this.services.on('delete', (service) => this.namespaces.forgetService(service.metadata?.namespace ?? '', service.metadata?.name ?? ''));
     this.templates.on('change', () => {
-      this.templateMissingReported = false;
+      this.namespaces.templateChanged();
       this.markAll();
     });
 
     await Promise.all(this.informers.map((each) => each.start()));
     // start() also returns when the first list failed (the informer then
     // restarts with backoff): synced means every informer has listed.
+    const deadline = clock.now() + (this.options.cacheSyncTimeoutMs ?? 120_000);
     while (this.running && this.informers.some((each) => each.latestResourceVersion() === '')) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      if (clock.now() >= deadline) {
+        const missing = this.informers.filter((each) => each.latestResourceVersion() === '').length;
+        throw new CacheSyncTimeoutError(`${missing} of ${this.informers.length} informer caches did not sync within ${this.options.cacheSyncTimeoutMs ?? 120_000} ms`);
+      }
+      await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 200));
     }
     if (!this.running) return;
     this.synced = true;
-    this.options.logger.info({ pods: this.pods.list().length, services: this.services.list().length }, 'reconciler caches synced');
+    logger.info({ pods: this.pods.list().length, services: this.services.list().length }, 'reconciler caches synced');
     this.markAll();
-    const resync = setInterval(() => this.markAll(), this.options.resyncIntervalMs ?? 5 * 60_000);
-    resync.unref();
-    this.timers.add(resync);
+    this.every(this.options.resyncIntervalMs ?? 5 * 60_000, () => this.markAll());
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.synced = false;
     this.options.reloader?.stop();
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers) this.options.clock.clearTimeout(timer);
     this.timers.clear();
     await Promise.all(this.informers.splice(0).map((each) => each.stop()));
-    await this.idle();
-    this.dirty.clear();
-    this.lastWrite.clear();
+    await this.queue?.shutDown();
   }
 
   /** Resolves once no namespace is waiting or being reconciled (tests, benchmarks). */
   idle(): Promise<void> {
-    if (this.workers === 0 && (this.dirty.size === 0 || !this.running)) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.queue?.idle() ?? Promise.resolve();
+  }
+
+  private every(ms: number, run: () => void): void {
+    const tick = () => {
+      this.timers.delete(handle);
+      if (!this.running) return;
+      run();
+      this.every(ms, run);
+    };
+    const handle = this.options.clock.setTimeout(tick, ms);
+    this.timers.add(handle);
+  }
+
+  private later(ms: number, run: () => void | Promise<void>): void {
+    const handle = this.options.clock.setTimeout(() => {
+      this.timers.delete(handle);
+      if (this.running) void run();
+    }, ms);
+    this.timers.add(handle);
   }
 
   /**
@@ -140,8 +209,7 @@ export class Reconciler {
    * restart it with backoff; a forgotten resourceVersion (checked every
    * second, no API call) restarts it at once, which relists.
    */
-  private keepWatching(informer: ListWatch<KubernetesObject> | ListWatch<never>, path: string): void {
-    const source = informer as ListWatch<KubernetesObject>;
+  private keepWatching(source: Informer<KubernetesObject>, path: string): void {
     let attempt = 0;
     let failed = false;
     let restarting = false;
@@ -165,13 +233,13 @@ export class Reconciler {
       this.options.logger.warn({ path, err: String(error), retryInMs: Math.round(delay) }, 'watch failed; restarting');
       this.later(delay, restart);
     });
-    const watchdog = setInterval(() => {
+    this.every(1000, () => {
       if (!this.synced || restarting || source.latestResourceVersion() !== '') return;
       restarting = true;
       this.options.logger.info({ path }, 'watch expired (410 Gone); relisting');
       const aborted = new Promise<void>((resolve) => {
         expectedAbort = resolve;
-        setTimeout(resolve, 1000).unref();
+        this.options.clock.setTimeout(resolve, 1000);
       });
       // Wait for the old request's abort to come back before starting anew,
       // or it would abort the new one.
@@ -183,214 +251,15 @@ export class Reconciler {
           return this.running ? restart() : undefined;
         })
         .finally(() => (restarting = false));
-    }, 1000);
-    watchdog.unref();
-    this.timers.add(watchdog);
-  }
-
-  private later(ms: number, run: () => void | Promise<void>): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.running) void run();
-    }, ms);
-    this.timers.add(timer);
+    });
   }
 
   private markAll(): void {
+    const queue = this.queue;
+    if (queue === undefined) return;
     const namespaces = new Set<string>();
     for (const pod of this.pods.list()) if (pod.metadata?.namespace) namespaces.add(pod.metadata.namespace);
     for (const service of this.services.list()) if (service.metadata?.namespace) namespaces.add(service.metadata.namespace);
-    for (const namespace of namespaces) this.markDirty(namespace);
-  }
-
-  private markDirty(namespace: string): void {
-    if (!this.synced) return; // start() marks everything once the caches are complete
-    this.dirty.add(namespace);
-    // Let a burst of watch events coalesce before the workers start.
-    if (this.workers === 0) setImmediate(() => this.pump());
-  }
-
-  /**
-   * Up to WORKERS namespaces are reconciled at once (writes are round trips,
-   * not CPU); a namespace is never reconciled by two workers at a time.
-   */
-  private pump(): void {
-    while (this.running && this.workers < WORKERS && this.nextNamespace() !== undefined) {
-      this.workers++;
-      void this.work();
-    }
-    if (this.workers === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-
-  private nextNamespace(): string | undefined {
-    for (const namespace of this.dirty) if (!this.inFlight.has(namespace)) return namespace;
-    return undefined;
-  }
-
-  private async work(): Promise<void> {
-    for (let namespace = this.nextNamespace(); this.running && namespace !== undefined; namespace = this.nextNamespace()) {
-      this.dirty.delete(namespace);
-      this.inFlight.add(namespace);
-      try {
-        await this.reconcileNamespace(namespace);
-        this.attempts.delete(namespace);
-        this.options.metrics.reconciles.inc({ result: 'ok' });
-      } catch (error) {
-        const attempt = this.attempts.get(namespace) ?? 0;
-        this.attempts.set(namespace, attempt + 1);
-        const delay = backoffMs(attempt);
-        this.options.metrics.reconciles.inc({ result: 'error' });
-        this.options.logger.warn({ namespace, err: String(error), retryInMs: Math.round(delay) }, 'reconcile failed; retrying');
-        const retry = namespace;
-        this.later(delay, () => this.markDirty(retry));
-      } finally {
-        this.inFlight.delete(namespace);
-      }
-    }
-    this.workers--;
-    this.pump();
-  }
-
-  private async reconcileNamespace(namespace: string): Promise<void> {
-    const pods = this.pods
-      .list(namespace)
-      .map((pod) => readInjectedPod(pod, this.options.defaults))
-      .filter((pod): pod is InjectedPod => pod !== undefined);
-    for (const service of this.services.list(namespace)) await this.reconcileService(service, pods);
-    await this.reconcileConfigMap(namespace, pods);
-  }
-
-  private async reconcileService(service: V1Service, pods: InjectedPod[]): Promise<void> {
-    const plan = planServicePort(service as ServiceLike, pods);
-    const { name, namespace } = service.metadata as { name: string; namespace: string };
-    const key = `Service/${namespace}/${name}`;
-    switch (plan.kind) {
-      case 'none':
-        this.reported.delete(key);
-        return;
-      case 'conflict':
-        return this.report('Service', service.metadata as Subject, plan.reason, plan.message);
-      case 'apply': {
-        this.reported.delete(key);
-        const current = service.spec?.ports?.find((p) => p.name === plan.port.name);
-        const unchanged = current && current.port === plan.port.port && current.targetPort === plan.port.targetPort && (current.protocol ?? 'TCP') === 'TCP';
-        if (unchanged) return;
-        return this.applyService(service, [plan.port]);
-      }
-      case 'remove':
-        this.reported.delete(key);
-        this.options.logger.info({ service: key, reason: plan.reason }, 'removing the promtail-http port sre-quero added');
-        return this.applyService(service, []);
-    }
-  }
-
-  /** Server-side apply of exactly our ports; an empty list releases (and so removes) ours. */
-  private async applyService(service: V1Service, ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[]): Promise<void> {
-    const { name, namespace, resourceVersion } = service.metadata as { name: string; namespace: string; resourceVersion?: string };
-    const key = `${namespace}/${name}`;
-    const desired = JSON.stringify(ports);
-    const previous = this.lastWrite.get(key);
-    // Sent already for this very version of the Service: its watch event is on the way.
-    if (previous?.desired === desired && previous.resourceVersion === resourceVersion) return;
-    const body = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, ...(ports.length > 0 ? { spec: { ports } } : {}) };
-    this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
-    try {
-      await this.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
-      this.lastWrite.set(key, { desired, resourceVersion });
-      this.options.logger.info({ service: `${namespace}/${name}`, ports: ports.map((p) => p.port) }, ports.length > 0 ? 'service port applied' : 'service port released');
-    } catch (error) {
-      const status = statusOf(error);
-      // 409: another field manager owns what we would set; 404: deleted meanwhile; 422: e.g. our port was its last.
-      if (status === 409 || status === 422) return this.report('Service', service.metadata as Subject, status === 409 ? 'field_conflict' : 'rejected', apiErrorMessage(error));
-      if (status === 404) return;
-      throw error;
-    }
-  }
-
-  private async reconcileConfigMap(namespace: string, pods: InjectedPod[]): Promise<void> {
-    const { configMap } = this.options.defaults;
-    if (!pods.some((pod) => pod.configMap === configMap)) return;
-    const template = this.templates.list()[0]?.data?.[this.options.template.key];
-    if (template === undefined) {
-      if (this.templateMissingReported) return;
-      this.templateMissingReported = true;
-      this.options.logger.warn({ template: `${this.options.template.namespace}/${this.options.template.name}` }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
-      return;
-    }
-    let existing: ConfigMapLike | undefined = this.managedConfigMaps.get(configMap, namespace);
-    if (existing === undefined) existing = await this.readConfigMap(namespace, configMap);
-    const plan = planConfigMap(pods, configMap, existing, { key: this.options.template.key, content: template });
-    const subject: Subject = { name: configMap, namespace, uid: existing?.metadata?.uid };
-    if (plan.kind === 'conflict') return this.report('ConfigMap', subject, 'not_managed', plan.message);
-    if (plan.kind === 'none') return;
-    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: configMap, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data: plan.data };
-    this.options.metrics.reconcilerRequests.inc({ verb: 'apply' });
-    try {
-      const appliedAt = Date.now();
-      await this.core.patchNamespacedConfigMap({ name: configMap, namespace, body, fieldManager: FIELD_MANAGER, force: false }, APPLY);
-      this.options.logger.info({ configMap: `${namespace}/${configMap}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
-      if (existing !== undefined) this.requestReloads(namespace, pods, appliedAt);
-    } catch (error) {
-      if (statusOf(error) === 409) return this.report('ConfigMap', subject, 'field_conflict', apiErrorMessage(error));
-      throw error;
-    }
-  }
-
-  /**
-   * Sidecars that started before this change run the old config: ask each to
-   * reload once the kubelet has rewritten the file. Pods created since then
-   * read the new one at start.
-   */
-  private requestReloads(namespace: string, pods: InjectedPod[], changedAt: number): void {
-    const reloader = this.options.reloader;
-    if (reloader === undefined) return;
-    const targets = pods
-      .filter((pod) => pod.configMap === this.options.defaults.configMap && pod.ip !== undefined && (pod.createdAt ?? 0) < changedAt)
-      .map((pod) => ({
-        key: podKey({ namespace, name: pod.name, uid: pod.uid }),
-        namespace,
-        pod: pod.name,
-        url: `http://${pod.ip?.includes(':') ? `[${pod.ip}]` : pod.ip}:${pod.metricsPort}/reload`,
-      }));
-    if (targets.length > 0) reloader.request(targets);
-  }
-
-  private async readConfigMap(namespace: string, name: string): Promise<ConfigMapLike | undefined> {
-    this.options.metrics.reconcilerRequests.inc({ verb: 'get' });
-    try {
-      return await this.core.readNamespacedConfigMap({ name, namespace });
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  /** A conflict is reported once per object and message: log, metric, and an Event on the object. */
-  private async report(kind: 'Service' | 'ConfigMap', { name, namespace, uid }: Subject, reason: string, message: string): Promise<void> {
-    const key = `${kind}/${namespace}/${name}`;
-    if (this.reported.get(key) === message) return;
-    this.reported.set(key, message);
-    this.options.metrics.reconcileConflicts.inc({ kind, reason });
-    this.options.logger.warn({ object: key, reason, message }, 'left alone: conflict');
-    const now = new Date();
-    this.options.metrics.reconcilerRequests.inc({ verb: 'create' });
-    try {
-      await this.core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { generateName: `${name}.sre-quero.`, namespace },
-          involvedObject: { apiVersion: 'v1', kind, name, namespace, ...(uid ? { uid } : {}) },
-          reason: 'LoggingSidecarConflict',
-          message: `sre-quero left this ${kind} alone: ${message}`,
-          type: 'Warning',
-          source: { component: 'sre-quero' },
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      });
-    } catch (error) {
-      this.options.logger.warn({ object: key, err: apiErrorMessage(error) }, 'could not record the event');
-    }
+    for (const namespace of namespaces) queue.add(namespace);
   }
 }

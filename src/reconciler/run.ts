@@ -5,7 +5,7 @@ import type { InjectorSettings } from '../injection/index.js';
 import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { electLeader } from './lease.js';
-import { Reconciler } from './reconciler.js';
+import { CacheSyncTimeoutError, Reconciler } from './reconciler.js';
 import { systemClock } from '../clock.js';
 import { postReload, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
 
@@ -38,12 +38,16 @@ export function runReconciler(options: {
   templateConfigMap: string;
   leaseDurationMs: number;
   identity?: string;
+  /** How long the caches may take to sync before this replica gives the lease back (default 2 min). */
+  cacheSyncTimeoutMs?: number;
 }): RunningReconciler {
   const { kc, logger, metrics } = options;
   const reconciler = new Reconciler({
     kc,
     logger,
     metrics,
+    clock: systemClock,
+    ...(options.cacheSyncTimeoutMs === undefined ? {} : { cacheSyncTimeoutMs: options.cacheSyncTimeoutMs }),
     defaults: { metricsPort: options.settings.metricsPort, configMap: options.settings.configMap },
     template: { namespace: options.namespace, name: options.templateConfigMap, key: LAYOUT.configKey },
     reloader: new SidecarReloader({
@@ -80,7 +84,16 @@ export function runReconciler(options: {
       metrics.reconcilerLeader.set(1);
       logger.info({ identity }, 'reconciler lease acquired; reconciling');
       // Not awaited: the caches sync in the background and readiness waits for them.
-      reconciler.start().catch((error: unknown) => logger.error({ err: String(error) }, 'reconciler failed to start'));
+      reconciler.start().catch((error: unknown) => {
+        logger.error({ err: String(error) }, 'reconciler failed to start');
+        // Caches that cannot sync here may sync on another replica: give the
+        // lease back (stop releases it), and campaign again a lease later.
+        if (error instanceof CacheSyncTimeoutError && !stopped) {
+          void election.stop().then(() => {
+            if (!stopped) systemClock.setTimeout(() => !stopped && election.start(), options.leaseDurationMs);
+          });
+        }
+      });
     },
     onStoppedLeading: async () => {
       metrics.reconcilerLeader.set(0);
@@ -88,10 +101,14 @@ export function runReconciler(options: {
       await reconciler.stop();
     },
   });
+  let stopped = false;
   election.start();
   return {
     isReady: () => !election.isLeader() || reconciler.isSynced(),
     isLeader: () => election.isLeader(),
-    stop: () => election.stop(),
+    stop: () => {
+      stopped = true;
+      return election.stop();
+    },
   };
 }

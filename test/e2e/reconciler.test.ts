@@ -1,3 +1,4 @@
+import { systemClock } from '../../src/clock.js';
 import t from 'tap';
 import type { ControlPlane } from '../cluster/control-plane.js';
 import type { Json } from '../helpers/reviews.js';
@@ -42,6 +43,7 @@ if (cp !== undefined) {
       kc,
       logger: createLogger('silent'),
       metrics,
+      clock: systemClock,
       defaults: { metricsPort: 9080, configMap: 'promtail-sidecar-config' },
       template: TEMPLATE,
       resyncIntervalMs: 60_000,

@@ -8,7 +8,7 @@
 // Run: npx tsx bench/reconciler.ts
 // Env: BENCH_NAMESPACES (50), BENCH_SERVICES_PER_NAMESPACE (10), BENCH_PODS_PER_SERVICE (10),
 //      BENCH_CONCURRENCY (24, create requests in flight), BENCH_IDLE_SECONDS (10).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { cpus, loadavg } from 'node:os';
@@ -36,7 +36,10 @@ const SETTLE_MS = 1000;
 const BUDGET_SECONDS = 280;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+// The built server, as the image runs it (`npm run build` first; main() does it).
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+/** Node flags for the server, e.g. BENCH_SERVER_NODE_FLAGS="--max-semi-space-size=1" to see what a V8 setting does to its memory. */
+const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const DEV_CA = fileURLToPath(new URL('../certs/dev/ca.crt', import.meta.url));
 
 const SYSTEM_NAMESPACE = 'sre-quero';
@@ -245,7 +248,7 @@ interface Serving {
   pid: number;
   spawnedAt: number;
   servingAt: number;
-  /** CPU seconds the process had used when it logged 'serving' (node, tsx, the app; the reconciler has barely begun). */
+  /** CPU seconds the process had used when it logged 'serving' (node and the app; the reconciler has barely begun). */
   cpuAtServing: number;
   address: string;
   lines: LogLine[];
@@ -259,9 +262,9 @@ async function startServe(extraArgs: string[]): Promise<Serving> {
   // No coverage hooks, and none of this shell's sre-quero settings: the defaults are measured.
   for (const key of Object.keys(env)) if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || key.startsWith('SRE_QUERO_')) delete env[key];
   const spawnedAt = now();
-  // `node --import tsx` keeps it a plain node process: its pid, RSS and CPU are the server's.
+  // The built server in plain node, as the image runs it: its pid, RSS and CPU are the server's alone.
   // Log level info: 'sre-quero webhook serving' and the per-write lines are info.
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--listen', '127.0.0.1:0', '--log-level', 'info', ...extraArgs], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, BIN, 'serve', '--listen', '127.0.0.1:0', '--log-level', 'info', ...extraArgs], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -444,13 +447,15 @@ async function main(): Promise<void> {
     return;
   }
 
+  // The server under test is the compiled one (dist/), as in the image.
+  execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   let mark = now();
   cp = await startControlPlane(binaries, { controllerManager: false });
   const controlPlaneSeconds = (now() - mark) / 1000;
   const apiserverPid = pidWith(`--cert-dir=${cp.dir}/certs`);
   const etcdPid = pidWith(`${cp.dir}/etcd`);
 
-  // The webhook alone, for the RSS the reconciler adds (this also warms tsx's cache for the measured start).
+  // The webhook alone, for the RSS the reconciler adds.
   const alone = await startServe(['--reconciler', 'off']);
   await sleep(2000);
   const aloneScrape = await scrape(alone);
@@ -588,7 +593,7 @@ async function main(): Promise<void> {
   console.log(
     `reconciler benchmark: ${NAMESPACES} namespaces x ${SERVICES_PER_NAMESPACE} Services x ${PODS_PER_SERVICE} injected pods ` +
       `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v${K8S_VERSION} + etcd on loopback, no controller-manager; ` +
-      `\`sre-quero serve\` in a child process (node ${process.version}, tsx)`,
+      `\`sre-quero serve\` in a child process (node ${process.version}, dist/bin.js)`,
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   console.log();
@@ -646,7 +651,7 @@ async function main(): Promise<void> {
       [`after ${IDLE_SECONDS} s idle`, fmt(mib(idleAfter.rssBytes), 1), fmt(idleAfter.procHwmKiB / 1024, 1), fmt(mib(idleAfter.heapUsedBytes), 1)],
     ]),
   );
-  console.log(`  RSS from process_resident_memory_bytes on /metrics; peak is VmHWM from /proc/<pid>/status. Both include node and tsx's loader.`);
+  console.log(`  RSS from process_resident_memory_bytes on /metrics; peak is VmHWM from /proc/<pid>/status. Both are the whole node process.`);
   for (const line of problems.slice(0, 5)) console.log(`  reconciler ${line.level === 40 ? 'warning' : 'error'}: ${JSON.stringify(line)}`);
   if (problems.length > 5) console.log(`  ... ${problems.length - 5} more warnings/errors`);
   console.log(`(child exit ${exit} after SIGTERM; ${((now() - wallStart) / 1000).toFixed(1)} s in all)`);

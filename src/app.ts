@@ -1,6 +1,7 @@
 import type { ServerOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { registerAdmissionRoutes } from './admission/routes.js';
+import { BadRequestError, InternalError, NotFoundError, type CodedError } from './errors.js';
 import type { InjectorSettings, NodeFacts } from './injection/index.js';
 import type { Metrics } from './metrics.js';
 
@@ -22,6 +23,9 @@ interface ErrorBody {
   message: string;
 }
 
+const bodyOf = (error: Pick<CodedError, 'code' | 'message'>): ErrorBody => ({ error: error.code, message: error.message });
+const INTERNAL = bodyOf(new InternalError());
+
 /** Builds the webhook server without listening: main.ts listens, tests use inject(). */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
@@ -40,17 +44,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error, url: request.url }, 'request failed');
-      return reply.code(500).send({ error: 'SQ_INTERNAL', message: 'internal error; see the webhook log' } satisfies ErrorBody);
+      return reply.code(InternalError.statusCode).send(INTERNAL);
     }
-    const code = error.code ?? 'SQ_BAD_REQUEST';
+    const code = error.code ?? BadRequestError.code;
     deps.metrics.invalidRequests.inc({ code });
     request.log.warn({ url: request.url, status, code, message: error.message }, 'request rejected');
-    return reply.code(status).send({ error: code, message: error.message } satisfies ErrorBody);
+    return reply.code(status).send(bodyOf({ code, message: error.message }));
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'SQ_NOT_FOUND', message: `no route for ${request.method} ${request.url}` } satisfies ErrorBody),
-  );
+  app.setNotFoundHandler((request, reply) => reply.code(NotFoundError.statusCode).send(bodyOf(new NotFoundError(request.method, request.url))));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

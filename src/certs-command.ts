@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { makeCertificates, serviceDnsNames } from './certs.js';
+import { UsageError } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
   DEFAULT_SERVICE,
@@ -11,8 +12,6 @@ import {
   VALIDATING_WEBHOOKS,
   WEBHOOK_CONFIGURATION_NAME,
 } from './webhook-contract.js';
-
-export class CertsUsageError extends Error {}
 
 export interface CertsOutput {
   dir: string;
@@ -39,12 +38,12 @@ export function runCerts(argv: readonly string[]): CertsOutput {
     strict: true,
     allowPositionals: false,
   });
-  if (values.out === undefined) throw new CertsUsageError('certs needs --out <dir>');
+  if (values.out === undefined) throw new UsageError('certs needs --out <dir>');
   const days = Number(values.days);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new CertsUsageError('--days must be a whole number from 1 to 3650');
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days must be a whole number from 1 to 3650');
   const name = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-  if (!name.test(values.service) || !name.test(values.namespace)) throw new CertsUsageError('--service and --namespace must be DNS labels');
-  if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new CertsUsageError('give both --ca-cert and --ca-key, or neither');
+  if (!name.test(values.service) || !name.test(values.namespace)) throw new UsageError('--service and --namespace must be DNS labels');
+  if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new UsageError('give both --ca-cert and --ca-key, or neither');
 
   const bundle = makeCertificates({
     commonName: `${values.service}.${values.namespace}.svc`,

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadSettings, SERVE_FLAGS_HELP } from './config.js';
+import { loadSettings, SERVE_FLAGS_HELP } from './config.js';
+import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UsageError } from './errors.js';
 import { MODES, type Mode } from './injection/index.js';
-import { injectManifests, ManifestError } from './manifests/inject-manifests.js';
-import { CertsUsageError, runCerts } from './certs-command.js';
-import { TlsError } from './tls.js';
+import { injectManifests } from './manifests/inject-manifests.js';
+import { runCerts } from './certs-command.js';
 
 const USAGE = `usage: sre-quero <command> [flags]
 
@@ -48,15 +48,13 @@ export function runInject(argv: readonly string[], io: Io): number {
   try {
     text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
   } catch (error) {
-    throw new ManifestError('SQ_MANIFEST_UNREADABLE', `cannot read ${values.file}: ${(error as Error).message}`);
+    throw new ManifestUnreadableError(`cannot read ${values.file}`, (error as Error).message);
   }
   const result = injectManifests(text, settings, mode);
   for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
   io.stdout(result.output);
   return 0;
 }
-
-class UsageError extends Error {}
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -89,15 +87,16 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof CertsUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
       io.stderr(`sre-quero: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof ManifestError) {
+    if (error instanceof ManifestRefusedError || error instanceof ManifestUnreadableError) {
       io.stderr(`sre-quero inject: ${error.message}\n`);
-      return error.code === 'SQ_MANIFEST_REFUSED' ? 1 : 2;
+      return error instanceof ManifestRefusedError ? 1 : 2;
     }
-    if (error instanceof ConfigError || error instanceof TlsError) {
+    // The rest of the catalogue (config, settings, TLS): the code, then the message.
+    if (isCodedError(error)) {
       io.stderr(`sre-quero: ${error.code}: ${error.message}\n`);
       return 2;
     }

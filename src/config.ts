@@ -4,24 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from './errors.js';
 import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
 import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
 
 // The only module that reads settings from the environment, flags and files.
 // Everything is validated once, here, and handed out frozen.
-
-export type ConfigErrorCode = 'SQ_CONFIG_INVALID' | 'SQ_SETTINGS_UNREADABLE' | 'SQ_SETTINGS_INVALID';
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly code: ConfigErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -104,10 +93,10 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
   try {
     raw = parseYaml(readFile(path)) ?? {};
   } catch (error) {
-    throw new ConfigError('SQ_SETTINGS_UNREADABLE', `settings file ${path}: ${(error as Error).message}`);
+    throw new SettingsUnreadableError(path, (error as Error).message);
   }
   const parsed = SettingsFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: ${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new SettingsInvalidError(path, formatIssues(parsed.error));
   const file = parsed.data;
   const settings: InjectorSettings = {
     ...DEFAULT_SETTINGS,
@@ -118,13 +107,13 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
     },
   };
   const image = parseImage(settings.image, settings.allowedImageRepositories);
-  if (!image.ok) throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: image: expected ${image.expected}`);
+  if (!image.ok) throw new SettingsInvalidError(path, `image: expected ${image.expected}`);
   for (const what of ['cpu', 'memory'] as const) {
     const parse = what === 'cpu' ? parseCpu : parseMemory;
     const request = parse(settings.resources.requests[what]);
     const limit = parse(settings.resources.limits[what]);
     if (request.ok && limit.ok && request.value.amount > limit.value.amount) {
-      throw new ConfigError('SQ_SETTINGS_INVALID', `settings file ${path}: resources.requests.${what} exceeds resources.limits.${what}`);
+      throw new SettingsInvalidError(path, `resources.requests.${what} exceeds resources.limits.${what}`);
     }
   }
   return deepFreeze(settings);
@@ -196,21 +185,21 @@ export function loadServeConfig(
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
   } catch (error) {
-    throw new ConfigError('SQ_CONFIG_INVALID', (error as Error).message);
+    throw new ConfigInvalidError((error as Error).message);
   }
   const raw = Object.fromEntries(
     // An empty variable counts as unset, as in most tools.
     Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, flags[flag] ?? (env[envName] || undefined) ?? fallback]),
   );
   const parsed = ServeSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError('SQ_CONFIG_INVALID', formatIssues(parsed.error));
+  if (!parsed.success) throw new ConfigInvalidError(formatIssues(parsed.error));
   const options = parsed.data;
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
-    throw new ConfigError('SQ_CONFIG_INVALID', 'give both --tls-cert and --tls-key, or neither for a development certificate');
+    throw new ConfigInvalidError('give both --tls-cert and --tls-key, or neither for a development certificate');
   }
   const separator = options.listen.lastIndexOf(':');
   const port = Number(options.listen.slice(separator + 1));
-  if (port > 65535) throw new ConfigError('SQ_CONFIG_INVALID', 'listen port must be from 0 (any free port) to 65535');
+  if (port > 65535) throw new ConfigInvalidError('listen port must be from 0 (any free port) to 65535');
   const dev = options.tlsCert === undefined;
   return deepFreeze({
     listen: { host: options.listen.slice(0, separator).replace(/^\[|\]$/g, ''), port },

@@ -2,7 +2,8 @@ import type { Server } from 'node:https';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './app.js';
-import { ConfigError, DEV_CERT_DIR, loadServeConfig, type ClusterSource, type ServeConfig } from './config.js';
+import { DEV_CERT_DIR, loadServeConfig, type ClusterSource, type ServeConfig } from './config.js';
+import { ConfigInvalidError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { NodeVersions } from './cluster/node-versions.js';
@@ -86,7 +87,7 @@ export async function reconcile(argv: readonly string[], env: NodeJS.ProcessEnv)
   const config = loadServeConfig(argv, env);
   const cluster = reconcilerCluster(config);
   if (!cluster) {
-    throw new ConfigError('SQ_CONFIG_INVALID', 'reconcile needs a cluster: run in-cluster, or give --kubeconfig or KUBECONFIG (and not --reconciler off)');
+    throw new ConfigInvalidError('reconcile needs a cluster: run in-cluster, or give --kubeconfig or KUBECONFIG (and not --reconciler off)');
   }
   const logger = createLogger(config.logLevel);
   const reconciler = await startReconciler(config, cluster, logger, createMetrics({ processMetrics: true }));

@@ -5,16 +5,12 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { FastifyBaseLogger } from 'fastify';
 import { makeCertificates } from './certs.js';
+import { TlsInvalidError } from './errors.js';
 import type { Metrics } from './metrics.js';
 
 export interface TlsMaterial {
   cert: string;
   key: string;
-}
-
-export class TlsError extends Error {
-  override readonly name = 'TlsError';
-  readonly code = 'SQ_TLS_INVALID';
 }
 
 /** Creates ca.crt, tls.crt and tls.key for localhost in `dir` unless they exist. */
@@ -35,12 +31,12 @@ export function readTls(certFile: string, keyFile: string): TlsMaterial {
   try {
     material = { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
   } catch (error) {
-    throw new TlsError(`cannot read the serving certificate: ${(error as Error).message}`);
+    throw new TlsInvalidError(`cannot read the serving certificate: ${(error as Error).message}`);
   }
   try {
     createSecureContext(material);
   } catch (error) {
-    throw new TlsError(`${certFile} and ${keyFile} are not a usable certificate and key: ${(error as Error).message}`);
+    throw new TlsInvalidError(`${certFile} and ${keyFile} are not a usable certificate and key: ${(error as Error).message}`);
   }
   return material;
 }

@@ -1,3 +1,4 @@
+import { InvalidReviewError } from '../errors.js';
 import { isRecord, podShapeProblem, type PodTemplate } from '../injection/pod.js';
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
@@ -23,11 +24,6 @@ export interface AdmissionRequest {
 export interface AdmissionReview {
   apiVersion: AdmissionVersion;
   request: AdmissionRequest;
-}
-
-export class InvalidReviewError extends Error {
-  readonly code = 'SQ_INVALID_REVIEW';
-  readonly statusCode = 400;
 }
 
 const optionalString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);

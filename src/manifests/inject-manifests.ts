@@ -1,20 +1,11 @@
 import { Composer, isMap, isSeq, Parser, type Document } from 'yaml';
 import { diffToPatch, injectPod, podShapeProblem, type InjectorSettings, type Mode, type Operation, type PodTemplate } from '../injection/index.js';
+import { ManifestRefusedError, ManifestUnreadableError } from '../errors.js';
 import { isRecord } from '../injection/pod.js';
 
 // The offline `inject` command's core: YAML text in, YAML text out, the same
 // injection as the webhook. Only the pod templates that change are rewritten;
 // every other document is printed back as it was parsed.
-
-export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
-  constructor(
-    readonly code: 'SQ_MANIFEST_UNREADABLE' | 'SQ_MANIFEST_REFUSED',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 type Path = (string | number)[];
 
@@ -99,9 +90,9 @@ export function injectManifests(text: string, settings: InjectorSettings, mode: 
   const printed = splitDocuments(text).map(({ doc, source }, index) => {
     const where = `document ${index + 1}`;
     const problem = doc.errors[0];
-    if (problem !== undefined) throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where}: ${problem.message}`);
+    if (problem !== undefined) throw new ManifestUnreadableError(where, problem.message);
     if (doc.contents !== null && !isMap(doc.contents) && !isSeq(doc.contents)) {
-      throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where}: expected a Kubernetes object, got a scalar`);
+      throw new ManifestUnreadableError(where, 'expected a Kubernetes object, got a scalar');
     }
     const object: unknown = doc.toJS();
     const sites: TemplateSite[] = [];
@@ -110,9 +101,9 @@ export function injectManifests(text: string, settings: InjectorSettings, mode: 
     for (const site of sites) {
       const template = getIn(object, site.path);
       const shape = podShapeProblem(template, site.path.length === 0 ? 'pod' : site.path.join('.'));
-      if (shape !== undefined) throw new ManifestError('SQ_MANIFEST_UNREADABLE', `${where} (${site.label}): ${shape}`);
+      if (shape !== undefined) throw new ManifestUnreadableError(`${where} (${site.label})`, shape);
       const result = injectPod(template as PodTemplate, settings, mode);
-      if (result.kind === 'refused') throw new ManifestError('SQ_MANIFEST_REFUSED', `${where} (${site.label}): ${result.message}`);
+      if (result.kind === 'refused') throw new ManifestRefusedError(`${where} (${site.label})`, result.message);
       if (result.kind === 'injected') {
         applyToDocument(doc, site.path, diffToPatch(template as PodTemplate, result.pod));
         changed = true;

@@ -1,7 +1,8 @@
 import jsonPatch from 'fast-json-patch';
 import { posix } from 'node:path';
 import { answerReview } from '../../src/admission/handle.js';
-import { InvalidReviewError, readReview } from '../../src/admission/review.js';
+import { readReview } from '../../src/admission/review.js';
+import { InvalidReviewError } from '../../src/errors.js';
 import { DEFAULT_SETTINGS, injectPod, MODES, type InjectorSettings, type Mode, type NodeFacts, type PodTemplate } from '../../src/injection/index.js';
 import type { Json } from './reviews.js';
 

@@ -3,7 +3,8 @@ import type { Server } from 'node:https';
 import { join } from 'node:path';
 import t from 'tap';
 import { makeCertificates } from '../../src/certs.js';
-import { ensureDevCertificate, readTls, TlsError, watchCertificate } from '../../src/tls.js';
+import { TlsInvalidError } from '../../src/errors.js';
+import { ensureDevCertificate, readTls, watchCertificate } from '../../src/tls.js';
 import { httpsPost } from '../helpers/https.js';
 import { recipeReview, testApp } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -30,9 +31,9 @@ t.test('readTls refuses missing files and mismatched pairs with a clear error', 
   const b = localhostBundle();
   writeFileSync(join(dir, 'a.crt'), a.cert);
   writeFileSync(join(dir, 'b.key'), b.key);
-  t.throws(() => readTls(join(dir, 'missing.crt'), join(dir, 'b.key')), { name: 'TlsError', message: /cannot read the serving certificate/ });
-  t.throws(() => readTls(join(dir, 'a.crt'), join(dir, 'b.key')), { name: 'TlsError', message: /are not a usable certificate and key/ });
-  t.ok(new TlsError('x') instanceof Error);
+  t.throws(() => readTls(join(dir, 'missing.crt'), join(dir, 'b.key')), { name: 'TlsInvalidError', code: 'SQ_TLS_INVALID', message: /cannot read the serving certificate/ });
+  t.throws(() => readTls(join(dir, 'a.crt'), join(dir, 'b.key')), { name: 'TlsInvalidError', code: 'SQ_TLS_INVALID', message: /are not a usable certificate and key/ });
+  t.ok(new TlsInvalidError('x') instanceof Error);
 });
 
 t.test('real HTTPS: serves reviews, and swaps certificates without a restart', async (t) => {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import t from 'tap';
-import { ConfigError, DEV_CERT_DIR, loadServeConfig, loadSettings, SERVE_FLAGS_HELP, type ConfigErrorCode } from '../../src/config.js';
+import { DEV_CERT_DIR, loadServeConfig, loadSettings, SERVE_FLAGS_HELP } from '../../src/config.js';
+import { ConfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from '../../src/errors.js';
 import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
 
 /** The type of the `t` a subtest callback receives. */
@@ -27,20 +28,28 @@ function isDeepFrozen(value: unknown): boolean {
   return Object.isFrozen(value) && Object.values(value).every(isDeepFrozen);
 }
 
-/** Asserts `fn` throws a ConfigError with `code` whose message contains every fragment. */
-function expectConfigError(t: Test, fn: () => unknown, code: ConfigErrorCode, ...fragments: string[]): void {
+/** The catalogue errors config.ts throws, by code. */
+const CONFIG_ERRORS = {
+  SQ_CONFIG_INVALID: ConfigInvalidError,
+  SQ_SETTINGS_UNREADABLE: SettingsUnreadableError,
+  SQ_SETTINGS_INVALID: SettingsInvalidError,
+} as const;
+
+/** Asserts `fn` throws the catalogue error for `code`, with a message that contains every fragment. */
+function expectConfigError(t: Test, fn: () => unknown, code: keyof typeof CONFIG_ERRORS, ...fragments: string[]): void {
   let caught: unknown;
   try {
     fn();
   } catch (error) {
     caught = error;
   }
-  if (!(caught instanceof ConfigError)) {
-    t.fail(`expected a ConfigError ${code}`, { found: caught });
+  const expected = CONFIG_ERRORS[code];
+  if (!(caught instanceof expected)) {
+    t.fail(`expected a ${expected.name} (${code})`, { found: caught });
     return;
   }
   t.equal(caught.code, code, `code ${code}`);
-  t.equal(caught.name, 'ConfigError');
+  t.equal(caught.name, expected.name);
   for (const fragment of fragments) {
     t.ok(caught.message.includes(fragment), `message names ${JSON.stringify(fragment)}`, { message: caught.message });
   }

@@ -50,14 +50,35 @@ export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): No
         synced = true;
         attempt = 0;
         // Until the watch ends (server timeout, 410 Gone, a broken connection): then relist.
-        await new Promise<void>((resolve, reject) => {
-          new Watch(kc)
-            .watch('/api/v1/nodes', { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true }, (type, node: V1Node) => apply(type, node), (error) => (error && running ? reject(error) : resolve()))
-            .then((controller) => {
-              abort = controller;
-              if (!running) controller.abort();
-            }, reject);
-        });
+        // client-node's Watch also gives up after 30 s without data (TimeoutError;
+        // bookmarks come once a minute): that only resumes from the last
+        // resourceVersion, unless an ERROR event (410 Gone) came first.
+        let resourceVersion = list.metadata?.resourceVersion;
+        let expired = false;
+        let resume = true;
+        while (running && resume) {
+          resume = await new Promise<boolean>((resolve, reject) => {
+            new Watch(kc)
+              .watch(
+                '/api/v1/nodes',
+                { resourceVersion, allowWatchBookmarks: true },
+                (type, node: V1Node) => {
+                  if (type === 'ERROR') expired = true;
+                  else resourceVersion = node.metadata?.resourceVersion ?? resourceVersion;
+                  apply(type, node);
+                },
+                (error: Error | null) => {
+                  if (error?.name === 'TimeoutError') resolve(!expired);
+                  else if (error && running) reject(error);
+                  else resolve(false);
+                },
+              )
+              .then((controller) => {
+                abort = controller;
+                if (!running) controller.abort();
+              }, reject);
+          });
+        }
       } catch (error) {
         if (!running) break;
         const delay = backoffMs(attempt++);

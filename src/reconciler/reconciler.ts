@@ -1,6 +1,7 @@
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../clock.js';
+import { CacheSyncTimeoutError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { clusterApi, MANAGED_SELECTOR, type ListPage } from './api.js';
 import type { ConfigMapLike } from './config-maps.js';
@@ -39,8 +40,6 @@ type Informer<T extends KubernetesObject> = ListWatch<T>;
 const WORKERS = 8;
 /** Objects per list page: bounds what a list holds in memory before it is cut down. */
 const PAGE_SIZE = 500;
-
-export class CacheSyncTimeoutError extends Error {}
 
 /** A list function for ListWatch that pages through the list and keeps only what `slim` keeps of each object. */
 function pagedList<T>(page: ListPage<T>, slim: (object: T) => T): () => Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
@@ -157,7 +156,7 @@ export class Reconciler {
     while (this.running && this.informers.some((each) => each.latestResourceVersion() === '')) {
       if (clock.now() >= deadline) {
         const missing = this.informers.filter((each) => each.latestResourceVersion() === '').length;
-        throw new CacheSyncTimeoutError(`${missing} of ${this.informers.length} informer caches did not sync within ${this.options.cacheSyncTimeoutMs ?? 120_000} ms`);
+        throw new CacheSyncTimeoutError(missing, this.informers.length, this.options.cacheSyncTimeoutMs ?? 120_000);
       }
       await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 200));
     }

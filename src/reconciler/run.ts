@@ -5,7 +5,8 @@ import type { InjectorSettings } from '../injection/index.js';
 import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { electLeader } from './lease.js';
-import { CacheSyncTimeoutError, Reconciler } from './reconciler.js';
+import { CacheSyncTimeoutError } from '../errors.js';
+import { Reconciler } from './reconciler.js';
 import { systemClock } from '../clock.js';
 import { postReload, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
 

@@ -11,7 +11,7 @@ const catalogue = Object.entries(errors as Record<string, unknown>).flatMap(([ex
   typeof value === 'function' && typeof (value as { code?: unknown }).code === 'string' ? [[exported, value as AnyConstructor]] : [],
 );
 
-/** The HTTP status of each code; undefined: the CLI's errors, which never reach the webhook's answers. */
+/** The HTTP status of each code; undefined: errors of the CLI and the reconciler, which never reach the webhook's answers. */
 const STATUS: Record<string, number | undefined> = {
   SQ_USAGE: undefined,
   SQ_CONFIG_INVALID: undefined,
@@ -24,6 +24,7 @@ const STATUS: Record<string, number | undefined> = {
   SQ_BAD_REQUEST: 400,
   SQ_NOT_FOUND: 404,
   SQ_INTERNAL: 500,
+  SQ_CACHE_SYNC_TIMEOUT: undefined,
 };
 
 t.test('every code is declared once, well formed, under its own name, with a message', async (t) => {

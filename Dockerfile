@@ -15,8 +15,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY deploy/image/assemble.sh ./deploy/image/assemble.sh
-# assemble.sh decides what the final stage contains: dist/, package.json,
-# package-lock.json and production-only node_modules.
+# assemble.sh decides what the final stage contains: dist/bin.js (the server
+# and its locked runtime dependencies, bundled by esbuild) and package.json.
 RUN npm run build \
  && sh deploy/image/assemble.sh /src /out
 

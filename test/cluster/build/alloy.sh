@@ -36,8 +36,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 log "resolving github.com/grafana/alloy@v$version"
-alloy_dir=$(cd "$work" && go mod download -json "github.com/grafana/alloy@v$version" |
-  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir)})')
+# The module's directory, and the commit its tag names (the proxy reports it)
+# for the revision stamp.
+{ read -r alloy_dir || true; read -r revision || true; } < <(cd "$work" && go mod download -json "github.com/grafana/alloy@v$version" |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir);console.log(((m.Origin||{}).Hash||"").slice(0,7))})')
+[ -n "$alloy_dir" ] && [ -f "$alloy_dir/go.mod" ] || { log "github.com/grafana/alloy@v$version: not downloaded"; exit 1; }
 alloy_mod=$alloy_dir/go.mod
 syntax_version=$(sed -nE 's#^\s*github.com/grafana/alloy/syntax\s+(v\S+).*#\1#p' "$alloy_mod" | head -n1)
 [ -n "$syntax_version" ] || { log "no github.com/grafana/alloy/syntax requirement in alloy's go.mod"; exit 1; }
@@ -94,13 +97,16 @@ start=$SECONDS
 # github.com/DataDog/datadog-agent/comp/trace/compression/impl-zstd@v0.81.0.
 go get "github.com/grafana/alloy/flowcmd@v$version" >&2
 log "modules ready in $((SECONDS - start)) s"
-# Version stamp as alloy's Makefile sets it (VERSION is the release tag, v1.2.3).
+# Version stamp as alloy's Makefile sets it (VERSION is the release tag,
+# v1.2.3; the syntax module's copy feeds the constants.version of configs).
 start=$SECONDS
-log "compiling (takes a while cold)"
+log "compiling (cold: about 30 CPU-minutes, peak RSS about 6 GB)"
+stamp="-X github.com/grafana/alloy/internal/build.Version=v$version"
+stamp+=" -X github.com/grafana/alloy/syntax/internal/stdlib.Version=v$version"
+[ -z "$revision" ] || stamp+=" -X github.com/grafana/alloy/internal/build.Revision=$revision"
 mkdir -p "$out"
-CGO_ENABLED=0 go build -trimpath -tags 'netgo gore2regex' \
-  -ldflags "-s -w -X github.com/grafana/alloy/internal/build.Version=v$version -X github.com/grafana/alloy/syntax/internal/stdlib.Version=v$version" \
-  -o "$out/alloy" . >&2
+CGO_ENABLED=0 go build -trimpath -tags 'netgo gore2regex' -ldflags "-s -w $stamp" -o "$out/alloy" . >&2
 log "compiled in $((SECONDS - start)) s"
-"$out/alloy" --version 2>&1 | grep -q "version v$version\b" || { log "alloy --version does not say v$version"; exit 1; }
-"$out/alloy" --version 2>&1 | head -n1 >&2
+said=$("$out/alloy" --version 2>&1) || true
+log "${said%%$'\n'*}"
+grep -q "version v$version\b" <<<"$said" || { log "alloy --version does not say v$version"; exit 1; }

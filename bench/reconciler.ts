@@ -9,9 +9,10 @@
 // Env: BENCH_NAMESPACES (50), BENCH_SERVICES_PER_NAMESPACE (10), BENCH_PODS_PER_SERVICE (10),
 //      BENCH_CONCURRENCY (24, create requests in flight), BENCH_IDLE_SECONDS (10).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -36,11 +37,14 @@ const SETTLE_MS = 1000;
 const BUDGET_SECONDS = 280;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// The built server, as the image runs it (`npm run build` first; main() does it).
-const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+// The server as the image ships it: main() compiles and assembles the image
+// tree (deploy/image/assemble.sh: one bundle) into IMAGE_TREE.
+const IMAGE_TREE = mkdtempSync(join(tmpdir(), 'sq-bench-image-'));
+const BIN = join(IMAGE_TREE, 'app/dist/bin.js');
 /** Node flags for the server, e.g. BENCH_SERVER_NODE_FLAGS="--max-semi-space-size=1" to see what a V8 setting does to its memory. */
 const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-const DEV_CA = fileURLToPath(new URL('../certs/dev/ca.crt', import.meta.url));
+// The development CA the server makes for itself on first start, under its own root (the image tree).
+const DEV_CA = join(IMAGE_TREE, 'app/certs/dev/ca.crt');
 
 const SYSTEM_NAMESPACE = 'sre-quero';
 const TEMPLATE_NAME = 'sre-quero-promtail-template';
@@ -96,6 +100,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 // Last resort if shutdown itself hangs: no orphaned server.
 process.on('exit', () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(IMAGE_TREE, { recursive: true, force: true });
 });
 setTimeout(() => {
   console.error(`bench/reconciler.ts: gave up after ${BUDGET_SECONDS} s`);
@@ -447,8 +452,9 @@ async function main(): Promise<void> {
     return;
   }
 
-  // The server under test is the compiled one (dist/), as in the image.
+  // The server under test is the image's: compiled, then bundled by assemble.sh.
   execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('sh', ['deploy/image/assemble.sh', ROOT, join(IMAGE_TREE, 'app')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   let mark = now();
   cp = await startControlPlane(binaries, { controllerManager: false });
   const controlPlaneSeconds = (now() - mark) / 1000;
@@ -593,7 +599,7 @@ async function main(): Promise<void> {
   console.log(
     `reconciler benchmark: ${NAMESPACES} namespaces x ${SERVICES_PER_NAMESPACE} Services x ${PODS_PER_SERVICE} injected pods ` +
       `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v${K8S_VERSION} + etcd on loopback, no controller-manager; ` +
-      `\`sre-quero serve\` in a child process (node ${process.version}, dist/bin.js)`,
+      `\`sre-quero serve\` in a child process (node ${process.version}, the image's bundled dist/bin.js)`,
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   console.log();

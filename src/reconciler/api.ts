@@ -1,6 +1,6 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import type { ConfigMapLike } from './config-maps.js';
-import { apiErrorMessage, statusOf } from './kube.js';
+import { apiErrorMessage, shareConnections, statusOf } from './kube.js';
 import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, type ServicePort } from './model.js';
 
 // Every Kubernetes call the reconciler makes, built in one place from
@@ -50,7 +50,7 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 /** `count(verb)` is told of every request (the reconciler's API request metric). */
 export function clusterApi(kc: KubeConfig, count: (verb: string) => void): { lists: ListApi; writes: ReconcilerApi } {
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = shareConnections(kc).makeApiClient(CoreV1Api);
   const write = async (call: () => Promise<unknown>): Promise<WriteOutcome> => {
     count('apply');
     try {

@@ -6,7 +6,7 @@ export function kubeConfigFor(cluster: ClusterSource): KubeConfig {
   const kc = new KubeConfig();
   if (cluster.kind === 'kubeconfig') kc.loadFromFile(cluster.path);
   else kc.loadFromCluster();
-  return kc;
+  return shareConnections(kc);
 }
 
 /**
@@ -35,4 +35,35 @@ export function apiErrorMessage(error: unknown): string {
 /** Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)]. */
 export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000): number {
   return Math.random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 16));
+}
+
+const sharing = new WeakSet<KubeConfig>();
+
+/**
+ * client-node 2 builds a new undici Agent, so a new TLS connection, for every
+ * request (KubeConfig.applySecurityAuthentication -> createDispatcher), and
+ * each stays open until its keep-alive ends: 550 writes at start-up meant
+ * hundreds of connections and handshakes. This makes one KubeConfig reuse one
+ * Agent per distinct TLS setting (cluster, CA, client certificate), so
+ * requests share keep-alive connections. Idempotent.
+ */
+export function shareConnections(kc: KubeConfig): KubeConfig {
+  if (sharing.has(kc)) return kc;
+  sharing.add(kc);
+  const patched = kc as unknown as { createDispatcher(cluster: unknown, agentOptions: Record<string, unknown>): unknown };
+  const create = patched.createDispatcher.bind(kc);
+  const agents = new Map<string, unknown>();
+  patched.createDispatcher = (cluster, agentOptions) => {
+    const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = agentOptions;
+    const key_ = JSON.stringify([(cluster as { server?: string } | null)?.server, String(ca), String(cert), String(key), String(pfx), passphrase, rejectUnauthorized, servername]);
+    let agent = agents.get(key_);
+    if (agent === undefined) {
+      agent = create(cluster, agentOptions);
+      // A rotated client certificate makes a new key; a few stale agents are harmless, many are not.
+      if (agents.size >= 8) agents.clear();
+      agents.set(key_, agent);
+    }
+    return agent;
+  };
+  return kc;
 }

@@ -77,7 +77,7 @@ export interface LeaseDecisionInput {
 }
 
 export type LeaseDecision =
-  /** No Lease: create it, holding it from now, with no transitions yet. */
+  /** No Lease: create it, held from writeAt, with no transitions yet. */
   | { action: 'create'; spec: LeaseSpecWrite; observed: Observed | undefined }
   /** We hold it: write a new renewTime. */
   | { action: 'renew'; spec: LeaseSpecWrite; observed: Observed | undefined }
@@ -88,6 +88,12 @@ export type LeaseDecision =
   /** Another holder, whose record is still valid: leave it alone, look again later. */
   | { action: 'wait'; holder: string; unchangedForMs: number; validMs: number; observed: Observed };
 
+/**
+ * What to do with the Lease just read. A record unchanged for exactly its
+ * duration is expired (`>=`), as in client-go. `observed` in the answer is what
+ * to hand in next time; it is only replaced when another holder's record is
+ * seen, so the caller forgets it once a write of its own succeeds.
+ */
 export function decideLease(input: LeaseDecisionInput): LeaseDecision {
   const { lease, identity, leaseDurationMs, now, writeAt } = input;
   const leaseDurationSeconds = Math.ceil(leaseDurationMs / 1000);

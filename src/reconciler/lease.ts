@@ -1,10 +1,13 @@
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import { apiErrorMessage, statusOf } from './kube.js';
+import { decideLease, type LeaseRecord, type LeaseSpecWrite, type Observed } from './lease-decision.js';
 
 // Leader election on a coordination.k8s.io/v1 Lease, after client-go's
 // leaderelection (client-node has none): every write is a replace carrying the
 // resourceVersion we read, so of two candidates racing for the same record
-// exactly one wins and the other gets 409 Conflict.
+// exactly one wins and the other gets 409 Conflict. What to write (create,
+// renew, take over, or wait) is lease-decision.ts's pure decideLease; this
+// file reads, writes, and keeps the timers.
 //
 // Lease facts checked against kube-apiserver v1.20.2, and still true on
 // v1.37.2 (test/e2e/lease.test.ts runs on it):
@@ -77,7 +80,6 @@ export function electLeader(options: LeaseOptions): LeaderElection {
   if (identity === '') throw new RangeError('identity must not be empty: an empty holder means "free"');
   const now = options.now ?? Date.now;
   const releaseOnStop = options.releaseOnStop ?? true;
-  const leaseDurationSeconds = Math.ceil(leaseDurationMs / 1000);
   const where = { lease: `${namespace}/${name}`, identity };
 
   let running = false;
@@ -90,10 +92,9 @@ export function electLeader(options: LeaseOptions): LeaderElection {
   let renewDeadline: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
   let callbacks: Promise<void> = Promise.resolve();
-  // Another holder's record and when WE first saw it. Expiry is measured
-  // from that moment on our own clock: comparing the holder's renewTime with
-  // our clock would make a skewed clock steal (or never take) the Lease.
-  let observed: { record: string; since: number } | undefined;
+  // Another holder's record and when WE first saw it: expiry is measured on
+  // our own clock (see lease-decision.ts). Forgotten once we hold the Lease.
+  let observed: Observed | undefined;
 
   const runCallback = (which: 'onStartedLeading' | 'onStoppedLeading') => {
     // Chained so a stop never overtakes the start it ends; a throw is the
@@ -136,57 +137,27 @@ export function electLeader(options: LeaseOptions): LeaderElection {
   // Read, then write with the resourceVersion read, for renewals too: the
   // read is how a leader learns at once that someone else holds the Lease.
   const acquireOrRenew = async (at: number): Promise<Attempt> => {
-    const stamp = new V1MicroTime(at);
-    let current: V1Lease;
+    let current: V1Lease | undefined;
     try {
       current = await api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      try {
-        await api.createNamespacedLease({
-          namespace,
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
-          },
-        });
-        return 'leading';
-      } catch (createErr) {
-        if (statusOf(createErr) === 409) return 'conflict';
-        throw createErr;
-      }
     }
-
-    const spec = current.spec ?? {};
-    const holder = spec.holderIdentity ?? '';
-    if (holder !== '' && holder !== identity) {
-      // Seen when the answer arrived, not when we asked: the later moment
-      // can only make us wait longer, never take over early.
-      const seenAt = now();
-      const record = JSON.stringify([holder, String(spec.renewTime ?? ''), current.metadata?.resourceVersion ?? '']);
-      if (observed?.record !== record) observed = { record, since: seenAt };
-      // The holder's own promise when it wrote one, so a replica configured
-      // with a shorter duration cannot cut a longer lease short.
-      const validMs = spec.leaseDurationSeconds !== undefined && spec.leaseDurationSeconds > 0 ? spec.leaseDurationSeconds * 1000 : leaseDurationMs;
-      if (seenAt - observed.since < validMs) return 'held-by-other';
-      logger.info({ ...where, previousHolder: holder, unchangedForMs: seenAt - observed.since }, 'lease expired, taking it over');
+    // `now()` after the answer, `at` before the question: see LeaseDecisionInput.
+    const decision = decideLease({ lease: current && recordOf(current), identity, leaseDurationMs, now: now(), writeAt: at, observed });
+    observed = decision.observed;
+    if (decision.action === 'wait') return 'held-by-other';
+    if (decision.action === 'take_over' && decision.reason === 'expired') {
+      logger.info({ ...where, previousHolder: decision.previousHolder, unchangedForMs: decision.unchangedForMs }, 'lease expired, taking it over');
     }
-
-    const takingOver = holder !== identity;
-    const body: V1Lease = {
-      ...current,
-      spec: {
-        ...spec,
-        holderIdentity: identity,
-        leaseDurationSeconds,
-        renewTime: stamp,
-        ...(takingOver ? { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
-      },
-    };
+    const spec = v1Spec(decision.spec);
     try {
-      await api.replaceNamespacedLease({ name, namespace, body });
+      if (current === undefined) {
+        await api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec } });
+      } else {
+        // The record read, fields we do not write included, with ours on top.
+        await api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: { ...current.spec, ...spec } } });
+      }
       return 'leading';
     } catch (err) {
       if (statusOf(err) === 409) return 'conflict';
@@ -299,4 +270,12 @@ export function electLeader(options: LeaseOptions): LeaderElection {
     },
     isLeader: () => leader,
   };
+}
+
+/** What decideLease reads of a Lease. */
+const recordOf = (lease: V1Lease): LeaseRecord => ({ ...lease.spec, resourceVersion: lease.metadata?.resourceVersion });
+
+/** decideLease's spec with its epoch-ms times as MicroTime, which the API server requires (see the top of this file). */
+function v1Spec({ renewTime, acquireTime, ...rest }: LeaseSpecWrite): V1LeaseSpec {
+  return { ...rest, renewTime: new V1MicroTime(renewTime), ...(acquireTime === undefined ? {} : { acquireTime: new V1MicroTime(acquireTime) }) };
 }

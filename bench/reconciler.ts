@@ -41,8 +41,14 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // tree (deploy/image/assemble.sh: one bundle) into IMAGE_TREE.
 const IMAGE_TREE = mkdtempSync(join(tmpdir(), 'sq-bench-image-'));
 const BIN = join(IMAGE_TREE, 'app/dist/bin.js');
-/** Node flags for the server, e.g. BENCH_SERVER_NODE_FLAGS="--max-semi-space-size=1" to see what a V8 setting does to its memory. */
-const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The node flags of the Dockerfile's ENTRYPOINT (between "node" and the script), as the image runs the server. */
+function imageNodeFlags(): string[] {
+  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^ENTRYPOINT (\[.*\])$/m)?.[1];
+  if (line === undefined) throw new Error('no ENTRYPOINT [...] line in the Dockerfile');
+  return (JSON.parse(line) as string[]).slice(1, -1);
+}
+/** BENCH_SERVER_NODE_FLAGS replaces them, e.g. "" or "--max-semi-space-size=16", to see what a V8 setting does. */
+const SERVER_NODE_FLAGS = process.env.BENCH_SERVER_NODE_FLAGS === undefined ? imageNodeFlags() : process.env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean);
 // The development CA the server makes for itself on first start, under its own root (the image tree).
 const DEV_CA = join(IMAGE_TREE, 'app/certs/dev/ca.crt');
 
@@ -599,7 +605,7 @@ async function main(): Promise<void> {
   console.log(
     `reconciler benchmark: ${NAMESPACES} namespaces x ${SERVICES_PER_NAMESPACE} Services x ${PODS_PER_SERVICE} injected pods ` +
       `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v${K8S_VERSION} + etcd on loopback, no controller-manager; ` +
-      `\`sre-quero serve\` in a child process (node ${process.version}, the image's bundled dist/bin.js)`,
+      `\`sre-quero serve\` in a child process (node ${process.version} ${SERVER_NODE_FLAGS.join(' ')}, the image's bundled dist/bin.js)`,
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   console.log();

@@ -4,7 +4,6 @@ import { loadSettings, SERVE_FLAGS_HELP } from './config.js';
 import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UsageError } from './errors.js';
 import { MODES, type Mode } from './injection/index.js';
 import { injectManifests } from './manifests/inject-manifests.js';
-import { runCerts } from './certs-command.js';
 
 const USAGE = `usage: sre-quero <command> [flags]
 
@@ -74,6 +73,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'inject':
         return runInject(rest, io);
       case 'certs': {
+        // Loaded when used: node-forge is only needed to make certificates.
+        const { runCerts } = await import('./certs-command.js');
         const { dir, files } = runCerts(rest);
         io.stdout(`wrote ${files.join(', ')} to ${dir}\n`);
         return 0;

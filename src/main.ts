@@ -31,7 +31,7 @@ async function startNodeVersions(cluster: ClusterSource, logger: FastifyBaseLogg
 export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig(argv, env);
   const logger = createLogger(config.logLevel);
-  if (config.tls.dev && ensureDevCertificate(DEV_CERT_DIR)) {
+  if (config.tls.dev && (await ensureDevCertificate(DEV_CERT_DIR))) {
     logger.warn({ dir: DEV_CERT_DIR }, 'created a development certificate for localhost; do not use it in a cluster');
   }
   const tls = readTls(config.tls.certFile, config.tls.keyFile);

@@ -4,7 +4,6 @@ import type { Server } from 'node:https';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { FastifyBaseLogger } from 'fastify';
-import { makeCertificates } from './certs.js';
 import { TlsInvalidError } from './errors.js';
 import type { Metrics } from './metrics.js';
 
@@ -14,9 +13,11 @@ export interface TlsMaterial {
 }
 
 /** Creates ca.crt, tls.crt and tls.key for localhost in `dir` unless they exist. */
-export function ensureDevCertificate(dir: string): boolean {
+export async function ensureDevCertificate(dir: string): Promise<boolean> {
   const files = ['ca.crt', 'tls.crt', 'tls.key'].map((name) => join(dir, name));
   if (files.every((file) => existsSync(file))) return false;
+  // Loaded when used: a server with its certificate never needs node-forge (~10 MiB).
+  const { makeCertificates } = await import('./certs.js');
   const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], validDays: 365 });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'ca.crt'), bundle.caCert);

@@ -49,8 +49,11 @@ if [ -n "$(ls -A "$out")" ]; then
 fi
 
 # The banner gives the bundle a `require`, for the CommonJS dependencies
-# (fastify, pino, client-node's own) that esbuild wraps.
+# (fastify, pino, client-node's own) that esbuild wraps. Minified syntax and
+# whitespace, names kept (stack traces still name functions): V8 holds the
+# bundle's source for as long as the process runs.
 "$esbuild" "$src/dist/bin.js" --bundle --platform=node --format=esm --target=node24 \
+  --minify-whitespace --minify-syntax --keep-names \
   --outfile="$out/dist/bin.js" --log-level=warning --legal-comments=eof \
   --banner:js="import { createRequire as __sreQueroRequire } from 'node:module'; const require = __sreQueroRequire(import.meta.url);" ||
   fail "esbuild could not bundle $src/dist/bin.js"

@@ -13,9 +13,9 @@ const localhostBundle = () => makeCertificates({ commonName: 'localhost', dnsNam
 
 t.test('the development certificate is made once, for localhost and 127.0.0.1', async (t) => {
   const dir = join(tempDir('dev'), 'certs/dev');
-  t.equal(ensureDevCertificate(dir), true, 'created');
+  t.equal(await ensureDevCertificate(dir), true, 'created');
   const first = readFileSync(join(dir, 'tls.crt'), 'utf8');
-  t.equal(ensureDevCertificate(dir), false, 'kept on the second call');
+  t.equal(await ensureDevCertificate(dir), false, 'kept on the second call');
   t.equal(readFileSync(join(dir, 'tls.crt'), 'utf8'), first);
   const { X509Certificate } = await import('node:crypto');
   const cert = new X509Certificate(first);

@@ -207,13 +207,14 @@ version=$(node -p 'require(process.argv[1]).version' "$repo/package.json") ||
   fail "cannot read the version from $repo/package.json"
 case $version in '' | undefined) fail "$repo/package.json has no version" ;; esac
 # The archive is keyed by the image's inputs: lock file, package.json, sources,
-# TypeScript settings, assemble.sh, the Node.js version and these two scripts.
+# TypeScript settings, assemble.sh, the Dockerfile (its ENTRYPOINT), the Node.js
+# version and these two scripts.
 inputs_hash=$(
   cd "$repo"
   {
     echo "node $NODE_VERSION"
     {
-      printf '%s\n' package.json package-lock.json deploy/image/assemble.sh
+      printf '%s\n' package.json package-lock.json deploy/image/assemble.sh Dockerfile
       find src -type f
       find . -maxdepth 1 -name 'tsconfig*.json' -printf '%P\n'
     } | LC_ALL=C sort | xargs -d '\n' sha256sum
@@ -262,8 +263,11 @@ else
     fail "node $root/app/dist/bin.js --help failed"
   in_rootfs "$root" /usr/local/bin/node /app/dist/bin.js --help >/dev/null ||
     fail "sre-quero --help does not run inside its image (missing libraries?)"
+  # The Dockerfile's ENTRYPOINT, as is (node flags included).
+  entrypoint=$(sed -nE 's/^ENTRYPOINT (\[.*\])$/\1/p' "$repo/Dockerfile")
+  [ -n "$entrypoint" ] || fail "no ENTRYPOINT [...] line in $repo/Dockerfile"
   bash "$oci_archive" "$root" "$sre_tar" "$sre_name" \
-    '{"Entrypoint":["node","/app/dist/bin.js"],"Cmd":["serve"],"User":"65532:65532","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"ExposedPorts":{"8443/tcp":{}}}'
+    '{"Entrypoint":'"$entrypoint"',"Cmd":["serve"],"User":"65532:65532","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"ExposedPorts":{"8443/tcp":{}}}'
   # Older archives of the project's image are stale now.
   for old in "$images"/sre-quero-*.tar; do
     [ "$old" = "$sre_tar" ] || rm -f "$old"

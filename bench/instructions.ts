@@ -1,0 +1,74 @@
+// Instructions per review, counted by valgrind's callgrind, which is
+// repeatable on a loaded machine (seconds are not):
+//   review   = JSON.parse(body) + the /mutate route's handler (decode, inject,
+//              patch, answer text, metrics, the log call at level info)
+//   baseline = JSON.parse(body) + JSON.stringify of the same review
+// Each workload runs (bundled, in node with fixed seeds and one thread) with
+// W warm-up iterations and then N, and again with 2N: the difference over N
+// is the steady-state cost of one iteration, start-up and JIT warm-up
+// cancelled out. Run: npx tsx bench/instructions.ts  (about 2 min per case)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { largeReview, recipeBody } from './reviews.js';
+import { envNumber, fmt, round, table } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const WARMUP = envNumber('BENCH_INSTRUCTIONS_WARMUP', 1000);
+const ITERATIONS = envNumber('BENCH_INSTRUCTIONS_ITERATIONS', 1000);
+/** The target of issue 12: a review within 2.5x of parsing and stringifying it. */
+const TARGET_RATIO = 2.5;
+
+function instructions(bundle: string, workload: string, bodyFile: string, iterations: number): number {
+  const run = spawnSync(
+    'valgrind',
+    ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--random-seed=1', '--hash-seed=1', bundle, workload, bodyFile, `${WARMUP}`, `${iterations}`],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const collected = /Collected : (\d+)/.exec(run.stderr)?.[1];
+  if (run.status !== 0 || collected === undefined) throw new Error(`valgrind ${workload} failed (exit ${run.status}): ${run.stderr.slice(-2000)}`);
+  return Number(collected);
+}
+
+function main(): void {
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.error('bench/instructions.ts needs valgrind (apt-get install valgrind)');
+    process.exitCode = 1;
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'sq-bench-instructions-'));
+  try {
+    const bundle = join(work, 'workload.mjs');
+    execFileSync(
+      join(ROOT, 'node_modules/.bin/esbuild'),
+      [join(ROOT, 'bench/instructions-workload.ts'), '--bundle', '--platform=node', '--format=esm', `--outfile=${bundle}`, '--log-level=warning', "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"],
+      { stdio: 'inherit' },
+    );
+    const cases = [
+      { name: 'recipe', body: recipeBody() },
+      { name: 'large', body: largeReview().body },
+    ];
+    const rows = cases.map(({ name, body }) => {
+      const file = join(work, `${name}.json`);
+      writeFileSync(file, body);
+      const perIteration = (workload: string) => (instructions(bundle, workload, file, 2 * ITERATIONS) - instructions(bundle, workload, file, ITERATIONS)) / ITERATIONS;
+      const baseline = perIteration('baseline');
+      const review = perIteration('review');
+      return { name, baseline, review, ratio: review / baseline };
+    });
+    console.log(`instructions per review (callgrind; node ${process.version} --single-threaded, fixed seeds; ${fmt(WARMUP)} warm-up, then ${fmt(ITERATIONS)} vs ${fmt(2 * ITERATIONS)} iterations)`);
+    console.log(
+      table([
+        ['case', 'JSON.parse + stringify', 'review (route handler)', 'ratio', `target ≤ ${TARGET_RATIO}×`],
+        ...rows.map((r) => [r.name, fmt(r.baseline), fmt(r.review), `${r.ratio.toFixed(2)}×`, r.ratio <= TARGET_RATIO ? 'met' : 'NOT met']),
+      ]),
+    );
+    console.log(`BENCH_JSON ${JSON.stringify({ bench: 'instructions', node: process.version, warmup: WARMUP, iterations: ITERATIONS, cases: rows.map((r) => ({ ...r, baseline: round(r.baseline, 0), review: round(r.review, 0), ratio: round(r.ratio, 3) })) })}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main();

@@ -4,13 +4,10 @@ import type { InjectorSettings, Mode, NodeFacts } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { answerEnforcement, answerReview, type ReviewOutcome, type Verdict } from './handle.js';
 import { readReview, type AdmissionReview } from './review.js';
+import { MUTATE_PATHS, VALIDATE_ENFORCED_PATH } from '../webhook-contract.js';
 
-/** URL path per webhook entry; the entry's namespaceSelector decides which applies. */
-export const MUTATE_PATHS: Readonly<Record<Mode, string>> = Object.freeze({
-  annotated: '/mutate',
-  enabled: '/mutate/enabled',
-  enforced: '/mutate/enforced',
-});
+export { MUTATE_PATHS, VALIDATE_ENFORCED_PATH };
+
 
 export interface AdmissionRouteDeps {
   settings: InjectorSettings;
@@ -19,8 +16,6 @@ export interface AdmissionRouteDeps {
   nodes?: () => NodeFacts | undefined;
 }
 
-/** The validating check for enforced namespaces. */
-export const VALIDATE_ENFORCED_PATH = '/validate/enforced';
 
 type Answer = (review: AdmissionReview) => ReviewOutcome;
 

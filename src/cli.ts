@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadSettings, SERVE_FLAGS_HELP } from './config.js';
+import { loadSettings, PROJECT_ROOT, SERVE_FLAGS_HELP } from './config.js';
 import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UsageError } from './errors.js';
 import { MODES, type Mode } from './injection/index.js';
 import { injectManifests } from './manifests/inject-manifests.js';
@@ -8,8 +9,8 @@ import { injectManifests } from './manifests/inject-manifests.js';
 const USAGE = `usage: sre-quero <command> [flags]
 
 commands:
-  serve                       run the admission webhook over HTTPS, and the reconciler when a
-                              cluster is configured (--kubeconfig or KUBECONFIG, else in-cluster)
+  serve                       run the admission webhook over HTTPS, and the reconciler: in a pod,
+                              with --kubeconfig, or with --reconciler on (KUBECONFIG from the shell)
   reconcile                   run the reconciler alone (same flags as serve)
   inject -f <file|->          print manifests with the logging sidecar injected
          [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise
@@ -20,7 +21,8 @@ commands:
         [--ca-cert <file> --ca-key <file>]
                               the TLS Secret (secret.yaml) and the webhooks' caBundle patch
                               (webhooks-ca-bundle.yaml), for deploy/overlays/self-signed
-  help                        this text
+  help                        this text (also: <command> --help)
+  version                     the version (also: --version)
 
 serve flags:
 ${SERVE_FLAGS_HELP}
@@ -55,12 +57,26 @@ export function runInject(argv: readonly string[], io: Io): number {
   return 0;
 }
 
+/** The version in the package.json next to dist/ (the image ships it). */
+export function version(): string {
+  return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+const COMMANDS = new Set(['serve', 'reconcile', 'inject', 'certs']);
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
+  // `<command> --help` answers before the command parses its flags (or starts a server).
+  if (command !== undefined && COMMANDS.has(command) && (rest.includes('--help') || rest.includes('-h'))) {
+    io.stdout(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
-      case 'serve':
-      case undefined: {
+      case undefined:
+        // Serving is never a surprise: the image and npm start say `serve`.
+        throw new UsageError('a command is needed');
+      case 'serve': {
         const { serve } = await import('./main.js');
         await serve(rest, process.env);
         return -1; // keeps running
@@ -83,6 +99,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case '--help':
       case '-h':
         io.stdout(USAGE);
+        return 0;
+      case 'version':
+      case '--version':
+      case '-v':
+        io.stdout(`sre-quero ${version()}\n`);
         return 0;
       default:
         throw new UsageError(`unknown command "${command}"`);

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { delimiter, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from './errors.js';
+import { ConfigInvalidError, KubeconfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from './errors.js';
 import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
 import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
@@ -29,24 +29,52 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
   certReloadIntervalMs: number;
   reconciler: {
-    mode: 'auto' | 'off';
-    /** Where the cluster was found; undefined: none, so serve runs the webhook alone. */
+    mode: 'auto' | 'on' | 'off';
+    /** Where a cluster was found (whether or not the mode runs the reconciler on it; see reconcilerTarget); undefined: none. */
     cluster: ClusterSource | undefined;
+    /** Whether this process runs in a pod (a service account token and KUBERNETES_SERVICE_HOST). */
+    inPod: boolean;
     namespace: string;
     templateConfigMap: string;
     leaseDurationMs: number;
   };
 }
 
-/** An explicit kubeconfig (--kubeconfig or KUBECONFIG) wins over the pod's own service account. */
-export type ClusterSource = { kind: 'kubeconfig'; path: string } | { kind: 'in-cluster' };
+/** An explicit kubeconfig (--kubeconfig or KUBECONFIG, `from` says which) wins over the pod's own service account. */
+export type ClusterSource = { kind: 'kubeconfig'; path: string; from: 'flag' | 'environment' } | { kind: 'in-cluster' };
 
 export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
-function findCluster(kubeconfig: string | undefined, env: NodeJS.ProcessEnv, fileExists: (path: string) => boolean): ClusterSource | undefined {
-  if (kubeconfig !== undefined) return { kind: 'kubeconfig', path: kubeconfig };
-  if (env.KUBERNETES_SERVICE_HOST && fileExists(IN_CLUSTER_TOKEN)) return { kind: 'in-cluster' };
-  return undefined;
+function findCluster(flag: string | undefined, env: NodeJS.ProcessEnv, inPod: boolean): ClusterSource | undefined {
+  if (flag !== undefined) return { kind: 'kubeconfig', path: flag, from: 'flag' };
+  const fromEnv = env.KUBECONFIG || undefined;
+  if (fromEnv !== undefined) {
+    // kubectl merges a list; client-node reads one file, and a merged view is not worth guessing at.
+    if (fromEnv.includes(delimiter)) {
+      throw new KubeconfigInvalidError(`KUBECONFIG=${fromEnv}`, `it lists several files; sre-quero reads one: give --kubeconfig <file>`);
+    }
+    return { kind: 'kubeconfig', path: fromEnv, from: 'environment' };
+  }
+  return inPod ? { kind: 'in-cluster' } : undefined;
+}
+
+/**
+ * Which cluster `serve` reconciles, if any, and why not when one was found.
+ * `auto` runs in a pod (its service account, or the KUBECONFIG its manifest
+ * sets) and with --kubeconfig; on a workstation, a KUBECONFIG the shell
+ * happens to carry is not enough: a dev server must not start writing to
+ * whatever cluster that is. `on` runs wherever a cluster is found.
+ */
+export function reconcilerTarget(reconciler: Pick<ServeConfig['reconciler'], 'mode' | 'cluster' | 'inPod'>): { cluster: ClusterSource | undefined; notStarted?: string } {
+  const { mode, cluster, inPod } = reconciler;
+  if (mode === 'off' || cluster === undefined) return { cluster: undefined };
+  if (mode === 'auto' && cluster.kind === 'kubeconfig' && cluster.from === 'environment' && !inPod) {
+    return {
+      cluster: undefined,
+      notStarted: `reconciler not started: KUBECONFIG=${cluster.path} points at a cluster, but serve reconciles one from the shell's KUBECONFIG only when asked: --reconciler on (or --kubeconfig ${cluster.path})`,
+    };
+  }
+  return { cluster };
 }
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,7 +167,7 @@ const ServeSchema = z.object({
   bodyLimitBytes: positiveInt('body limit', 1024 * 1024, 64 * 1024 * 1024),
   shutdownTimeoutMs: positiveInt('shutdown timeout', 1000, 120_000),
   certReloadIntervalMs: positiveInt('certificate reload interval', 1000, 3_600_000),
-  reconciler: z.enum(['auto', 'off'], { error: 'reconciler must be auto (run it when a cluster is configured) or off' }),
+  reconciler: z.enum(['auto', 'on', 'off'], { error: 'reconciler must be auto (in a pod, or with --kubeconfig), on (wherever a cluster is found) or off' }),
   kubeconfig: z.string().min(1).optional(),
   namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'namespace must be a namespace name'),
   templateConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'template ConfigMap must be a ConfigMap name'),
@@ -157,8 +185,9 @@ const SERVE_OPTIONS = {
   bodyLimitBytes: ['body-limit-bytes', 'SRE_QUERO_BODY_LIMIT_BYTES', String(8 * 1024 * 1024)],
   shutdownTimeoutMs: ['shutdown-timeout-ms', 'SRE_QUERO_SHUTDOWN_TIMEOUT_MS', '10000'],
   certReloadIntervalMs: ['cert-reload-interval-ms', 'SRE_QUERO_CERT_RELOAD_INTERVAL_MS', '10000'],
-  // The reconciler runs when a cluster is found (--kubeconfig or KUBECONFIG, else in-cluster).
+  // When the reconciler runs: see reconcilerTarget.
   reconciler: ['reconciler', 'SRE_QUERO_RECONCILER', 'auto'],
+  // Read apart from the environment (findCluster): where a kubeconfig came from matters.
   kubeconfig: ['kubeconfig', 'KUBECONFIG', undefined],
   // Where the lease and the central promtail template live.
   namespace: ['namespace', 'SRE_QUERO_NAMESPACE', DEFAULT_NAMESPACE],
@@ -189,7 +218,7 @@ export function loadServeConfig(
   }
   const raw = Object.fromEntries(
     // An empty variable counts as unset, as in most tools.
-    Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, flags[flag] ?? (env[envName] || undefined) ?? fallback]),
+    Object.entries(SERVE_OPTIONS).map(([key, [flag, envName, fallback]]) => [key, key === 'kubeconfig' ? flags[flag] : (flags[flag] ?? (env[envName] || undefined) ?? fallback)]),
   );
   const parsed = ServeSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigInvalidError(formatIssues(parsed.error));
@@ -201,6 +230,11 @@ export function loadServeConfig(
   const port = Number(options.listen.slice(separator + 1));
   if (port > 65535) throw new ConfigInvalidError('listen port must be from 0 (any free port) to 65535');
   const dev = options.tlsCert === undefined;
+  const inPod = Boolean(env.KUBERNETES_SERVICE_HOST) && fileExists(IN_CLUSTER_TOKEN);
+  const cluster = findCluster(options.kubeconfig, env, inPod);
+  if (options.reconciler === 'on' && cluster === undefined) {
+    throw new ConfigInvalidError('--reconciler on needs a cluster: give --kubeconfig or KUBECONFIG, or run in a pod');
+  }
   return deepFreeze({
     listen: { host: options.listen.slice(0, separator).replace(/^\[|\]$/g, ''), port },
     tls: {
@@ -216,7 +250,8 @@ export function loadServeConfig(
     certReloadIntervalMs: options.certReloadIntervalMs,
     reconciler: {
       mode: options.reconciler,
-      cluster: findCluster(options.kubeconfig, env, fileExists),
+      cluster,
+      inPod,
       namespace: options.namespace,
       templateConfigMap: options.templateConfigMap,
       leaseDurationMs: options.leaseDurationMs,

@@ -104,3 +104,6 @@ export const InternalError = createError('SQ_INTERNAL', 'internal error; see the
 
 /** The reconciler's informer caches did not complete their first list in time; the replica gives its lease back. */
 export const CacheSyncTimeoutError = createError('SQ_CACHE_SYNC_TIMEOUT', (missing: number, total: number, timeoutMs: number) => `${missing} of ${total} informer caches did not sync within ${timeoutMs} ms`);
+
+/** The kubeconfig to use is missing, unreadable, malformed, names no usable cluster, or is a list of files; serve and reconcile exit 2. */
+export const KubeconfigInvalidError = createError('SQ_KUBECONFIG_INVALID', (which: string, problem: string) => `kubeconfig ${which}: ${problem}`);

@@ -2,7 +2,7 @@ import type { Server } from 'node:https';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './app.js';
-import { DEV_CERT_DIR, loadServeConfig, type ClusterSource, type ServeConfig } from './config.js';
+import { DEV_CERT_DIR, loadServeConfig, reconcilerTarget, type ClusterSource, type ServeConfig } from './config.js';
 import { ConfigInvalidError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -10,9 +10,6 @@ import type { NodeVersions } from './cluster/node-versions.js';
 import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
 
-/** The cluster to reconcile, unless none was found or the reconciler is turned off. */
-const reconcilerCluster = (config: ServeConfig): ClusterSource | undefined =>
-  config.reconciler.mode === 'off' ? undefined : config.reconciler.cluster;
 
 // Loaded only when a cluster is configured, so the webhook alone starts without client-node.
 async function startReconciler(config: ServeConfig, cluster: ClusterSource, logger: FastifyBaseLogger, metrics: Metrics): Promise<RunningReconciler> {
@@ -36,7 +33,9 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const tls = readTls(config.tls.certFile, config.tls.keyFile);
   const metrics = createMetrics({ processMetrics: true });
-  const cluster = reconcilerCluster(config);
+  const target = reconcilerTarget(config.reconciler);
+  if (target.notStarted !== undefined) logger.warn(target.notStarted);
+  const { cluster } = target;
   const reconciler = cluster ? await startReconciler(config, cluster, logger, metrics) : undefined;
   const nodes = cluster ? await startNodeVersions(cluster, logger) : undefined;
   // With `auto` as the default, answer only once the node versions are in, or early pods would get classic.
@@ -76,7 +75,9 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
       address,
       settingsFile: config.settingsFile ?? '(built-in defaults)',
       devCertificate: config.tls.dev,
-      reconciler: reconciler ? 'campaigning for the lease' : 'off (no cluster configured, or --reconciler off)',
+      reconciler: reconciler
+        ? `campaigning for the lease on the cluster of ${cluster?.kind === 'kubeconfig' ? cluster.path : 'this pod'} (--reconciler off to stop it)`
+        : 'off (no cluster to reconcile, or --reconciler off)',
     },
     'sre-quero webhook serving',
   );
@@ -85,7 +86,8 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
 /** `sre-quero reconcile`: the reconciler alone, without the webhook. */
 export async function reconcile(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig(argv, env);
-  const cluster = reconcilerCluster(config);
+  // Asked for by name: any cluster found will do (see reconcilerTarget for serve).
+  const cluster = config.reconciler.mode === 'off' ? undefined : config.reconciler.cluster;
   if (!cluster) {
     throw new ConfigInvalidError('reconcile needs a cluster: run in-cluster, or give --kubeconfig or KUBECONFIG (and not --reconciler off)');
   }

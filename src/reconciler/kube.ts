@@ -1,11 +1,29 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterSource } from '../config.js';
+import { KubeconfigInvalidError } from '../errors.js';
 
-/** A client configuration for the cluster config.ts found. */
+/**
+ * A client configuration for the cluster config.ts found. A kubeconfig that
+ * cannot be read, does not parse, or names no cluster is the user's mistake:
+ * a coded error (exit 2), not a stack trace on the first request.
+ */
 export function kubeConfigFor(cluster: ClusterSource): KubeConfig {
   const kc = new KubeConfig();
-  if (cluster.kind === 'kubeconfig') kc.loadFromFile(cluster.path);
-  else kc.loadFromCluster();
+  if (cluster.kind === 'in-cluster') {
+    kc.loadFromCluster();
+    return shareConnections(kc);
+  }
+  const which = cluster.from === 'flag' ? `--kubeconfig ${cluster.path}` : `KUBECONFIG=${cluster.path}`;
+  try {
+    kc.loadFromFile(cluster.path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message.split('\n')[0];
+    throw new KubeconfigInvalidError(which, `cannot be read: ${reason}`);
+  }
+  const current = kc.getCurrentCluster();
+  if (current === null || !current.server) {
+    throw new KubeconfigInvalidError(which, `names no cluster to use (current context "${kc.getCurrentContext() || '(none)'}")`);
+  }
   return shareConnections(kc);
 }
 

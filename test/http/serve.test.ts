@@ -48,15 +48,18 @@ t.test('serve: flags and env configure it; SIGTERM lets an in-flight review fini
 });
 
 t.test('serve: invalid configuration stops start-up with a coded error', async (t) => {
-  const cases: [string[], RegExp][] = [
+  const cases: [string[], RegExp, Record<string, string>?][] = [
     [['--listen', 'nowhere'], /SQ_CONFIG_INVALID: listen: listen must be host:port/],
+    [['--kubeconfig', '/nonexistent/kubeconfig'], /^sre-quero: SQ_KUBECONFIG_INVALID: kubeconfig --kubeconfig \/nonexistent\/kubeconfig: cannot be read: no such file\n$/],
+    [['--reconciler', 'on'], /^sre-quero: SQ_KUBECONFIG_INVALID: kubeconfig KUBECONFIG=\/a:\/b: it lists several files/, { KUBECONFIG: '/a:/b' }],
+    [['--reconciler', 'on'], /^sre-quero: SQ_KUBECONFIG_INVALID: kubeconfig KUBECONFIG=\/nonexistent: cannot be read: no such file\n$/, { KUBECONFIG: '/nonexistent' }],
     [['--tls-cert', '/nonexistent/tls.crt'], /SQ_CONFIG_INVALID: give both --tls-cert and --tls-key/],
     [['--tls-cert', '/nonexistent/tls.crt', '--tls-key', '/nonexistent/tls.key'], /SQ_TLS_INVALID: cannot read the serving certificate/],
     [['--settings', '/nonexistent/settings.yaml'], /SQ_SETTINGS_UNREADABLE: settings file \/nonexistent\/settings.yaml/],
     [['--bogus'], /Unknown option '--bogus'/],
   ];
-  for (const [args, message] of cases) {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'serve', ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const [args, message, env] of cases) {
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'serve', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

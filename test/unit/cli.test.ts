@@ -90,8 +90,8 @@ t.test('inject honours a settings file', async (t) => {
   t.match(result.stdout, /mountPath: \/srv\/app\/logs/);
 });
 
-t.test('usage errors: exit 2 and the usage text', async (t) => {
-  for (const argv of [['inject'], ['inject', '-f', 'x', '--mode', 'always'], ['frobnicate'], ['inject', '--nope']]) {
+t.test('usage errors: exit 2 and the usage text; no command is one (it does not serve)', async (t) => {
+  for (const argv of [[], ['inject'], ['inject', '-f', 'x', '--mode', 'always'], ['frobnicate'], ['inject', '--nope']]) {
     const result = await run(argv);
     t.equal(result.code, 2, argv.join(' '));
     t.match(result.stderr, /usage: sre-quero <command>/);
@@ -100,6 +100,17 @@ t.test('usage errors: exit 2 and the usage text', async (t) => {
   t.equal(help.code, 0);
   t.match(help.stdout, /inject -f <file\|->/);
   t.match(help.stdout, /--tls-cert .* env SRE_QUERO_TLS_CERT/);
+  t.match((await run([])).stderr, /^sre-quero: a command is needed\n\nusage:/);
+});
+
+t.test('--help on every command prints the usage and runs nothing; --version prints the version', async (t) => {
+  for (const argv of [['serve', '--help'], ['reconcile', '-h'], ['inject', '--help'], ['certs', '--out', '/nonexistent', '--help'], ['serve', '--listen', 'nowhere', '--help']]) {
+    const result = await run(argv);
+    t.same([result.code, result.stderr], [0, ''], argv.join(' '));
+    t.match(result.stdout, /^usage: sre-quero <command>/);
+  }
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const argv of [['--version'], ['version'], ['-v']]) t.same(await run(argv), { code: 0, stdout: `sre-quero ${version}\n`, stderr: '' }, argv.join(' '));
 });
 
 t.test('certs: a CA, a serving certificate for the Service, the Secret and the caBundle patch', async (t) => {

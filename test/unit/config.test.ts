@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import t from 'tap';
-import { DEV_CERT_DIR, loadServeConfig, loadSettings, SERVE_FLAGS_HELP } from '../../src/config.js';
-import { ConfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from '../../src/errors.js';
+import { DEV_CERT_DIR, loadServeConfig, loadSettings, reconcilerTarget, SERVE_FLAGS_HELP } from '../../src/config.js';
+import { ConfigInvalidError, KubeconfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from '../../src/errors.js';
 import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
 
 /** The type of the `t` a subtest callback receives. */
@@ -33,6 +33,7 @@ const CONFIG_ERRORS = {
   SQ_CONFIG_INVALID: ConfigInvalidError,
   SQ_SETTINGS_UNREADABLE: SettingsUnreadableError,
   SQ_SETTINGS_INVALID: SettingsInvalidError,
+  SQ_KUBECONFIG_INVALID: KubeconfigInvalidError,
 } as const;
 
 /** Asserts `fn` throws the catalogue error for `code`, with a message that contains every fragment. */
@@ -240,12 +241,32 @@ t.test('loadServeConfig', async (t) => {
     const inPod = { KUBERNETES_SERVICE_HOST: '10.0.0.1' };
     const cluster = (argv: string[], env: Record<string, string>, fileExists: (path: string) => boolean) =>
       loadServeConfig(argv, env, noFiles, fileExists).reconciler.cluster;
-    t.strictSame(cluster(['--kubeconfig', '/flag'], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/flag' });
-    t.strictSame(cluster([], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/env' });
+    t.strictSame(cluster(['--kubeconfig', '/flag'], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/flag', from: 'flag' });
+    t.strictSame(cluster([], { ...inPod, KUBECONFIG: '/env' }, token), { kind: 'kubeconfig', path: '/env', from: 'environment' });
     t.strictSame(cluster([], inPod, token), { kind: 'in-cluster' });
     t.equal(cluster([], inPod, () => false), undefined, 'no token file: not in a pod');
     t.equal(cluster([], {}, token), undefined, 'no service host: not in a pod');
-    t.strictSame(cluster(['--reconciler', 'off'], inPod, token), { kind: 'in-cluster' }, 'found, even when turned off (main decides)');
+    t.strictSame(cluster(['--reconciler', 'off'], inPod, token), { kind: 'in-cluster' }, 'found, even when turned off (reconcilerTarget decides)');
+    expectConfigError(t, () => cluster([], { KUBECONFIG: '/a:/b' }, token), 'SQ_KUBECONFIG_INVALID', 'kubeconfig KUBECONFIG=/a:/b: it lists several files; sre-quero reads one: give --kubeconfig <file>');
+    expectConfigError(t, () => cluster(['--reconciler', 'on'], {}, token), 'SQ_CONFIG_INVALID', '--reconciler on needs a cluster: give --kubeconfig or KUBECONFIG, or run in a pod');
+  });
+
+  t.test('reconcilerTarget: serve reconciles a cluster from the shell\'s KUBECONFIG only when asked', async (t) => {
+    const token = (path: string) => path === '/var/run/secrets/kubernetes.io/serviceaccount/token';
+    const target = (argv: string[], env: Record<string, string>, fileExists: (path: string) => boolean = () => false) =>
+      reconcilerTarget(loadServeConfig(argv, env, noFiles, fileExists).reconciler);
+    const workstation = { KUBECONFIG: '/home/me/.kube/config' };
+    t.strictSame(target([], workstation), {
+      cluster: undefined,
+      notStarted:
+        'reconciler not started: KUBECONFIG=/home/me/.kube/config points at a cluster, but serve reconciles one from the shell\'s KUBECONFIG only when asked: --reconciler on (or --kubeconfig /home/me/.kube/config)',
+    });
+    t.strictSame(target(['--reconciler', 'on'], workstation).cluster, { kind: 'kubeconfig', path: '/home/me/.kube/config', from: 'environment' }, 'asked for');
+    t.strictSame(target(['--kubeconfig', '/k'], {}).cluster, { kind: 'kubeconfig', path: '/k', from: 'flag' }, 'a kubeconfig given on the command line is asking');
+    t.strictSame(target([], { ...workstation, KUBERNETES_SERVICE_HOST: '10.0.0.1' }, token).cluster, { kind: 'kubeconfig', path: '/home/me/.kube/config', from: 'environment' }, 'in a pod, a KUBECONFIG is the manifest\'s choice');
+    t.strictSame(target([], { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, token).cluster, { kind: 'in-cluster' }, 'the Deployment: in-cluster');
+    t.strictSame(target(['--reconciler', 'off', '--kubeconfig', '/k'], {}), { cluster: undefined }, 'off is off');
+    t.strictSame(target([], {}), { cluster: undefined }, 'nothing found');
   });
 
   t.test('SERVE_FLAGS_HELP lists every flag with its variable and default', async (t) => {

@@ -25,6 +25,7 @@ const STATUS: Record<string, number | undefined> = {
   SQ_NOT_FOUND: 404,
   SQ_INTERNAL: 500,
   SQ_CACHE_SYNC_TIMEOUT: undefined,
+  SQ_KUBECONFIG_INVALID: undefined,
 };
 
 t.test('every code is declared once, well formed, under its own name, with a message', async (t) => {

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { kubeConfigFor } from '../../src/reconciler/kube.js';
@@ -22,7 +23,7 @@ const kubeconfig = (server: string): string => {
 
 t.test('kubeConfigFor: loads the kubeconfig file config.ts found', async (t) => {
   const path = kubeconfig('https://flag.example:6443');
-  t.equal(kubeConfigFor({ kind: 'kubeconfig', path }).getCurrentCluster()?.server, 'https://flag.example:6443');
+  t.equal(kubeConfigFor({ kind: 'kubeconfig', path, from: 'flag' }).getCurrentCluster()?.server, 'https://flag.example:6443');
   // In a pod, the API server comes from the service environment variables.
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   process.env.KUBERNETES_SERVICE_HOST = '10.9.8.7';
@@ -34,6 +35,23 @@ t.test('kubeConfigFor: loads the kubeconfig file config.ts found', async (t) => 
     }
   });
   t.equal(kubeConfigFor({ kind: 'in-cluster' }).getCurrentCluster()?.server, 'https://10.9.8.7:443');
+});
+
+t.test('kubeConfigFor: a kubeconfig that is missing, malformed or names no cluster is a coded error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-kubeconfig-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const malformed = join(dir, 'malformed');
+  writeFileSync(malformed, 'clusters: [unclosed\n');
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, 'apiVersion: v1\nkind: Config\n');
+  const cases: [Parameters<typeof kubeConfigFor>[0], RegExp][] = [
+    [{ kind: 'kubeconfig', path: join(dir, 'missing'), from: 'environment' }, /^kubeconfig KUBECONFIG=.*missing: cannot be read: no such file$/],
+    [{ kind: 'kubeconfig', path: malformed, from: 'flag' }, /^kubeconfig --kubeconfig .*malformed: cannot be read: /],
+    [{ kind: 'kubeconfig', path: empty, from: 'flag' }, /^kubeconfig --kubeconfig .*empty: names no cluster to use \(current context "\(none\)"\)$/],
+  ];
+  for (const [source, message] of cases) {
+    t.throws(() => kubeConfigFor(source), { code: 'SQ_KUBECONFIG_INVALID', message }, source.kind === 'kubeconfig' ? source.path : '');
+  }
 });
 
 t.test('apiErrorMessage: the Status message of an API error, else the error itself', async (t) => {

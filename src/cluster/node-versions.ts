@@ -1,7 +1,7 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeFacts } from '../injection/index.js';
-import { backoffMs } from '../reconciler/kube.js';
+import { apiErrorMessage, backoffMs } from '../reconciler/kube.js';
 
 // The kubelet version of every node, for sidecar mode `auto`: one list, then
 // a watch, relisting when the watch ends or fails. Only name and version are
@@ -82,7 +82,7 @@ export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): No
       } catch (error) {
         if (!running) break;
         const delay = backoffMs(attempt++);
-        logger.warn({ err: String(error), retryInMs: Math.round(delay) }, 'node watch failed; sidecar mode auto uses the versions it has');
+        logger.warn({ err: apiErrorMessage(error), retryInMs: Math.round(delay) }, 'node watch failed; sidecar mode auto uses the versions it has');
         await sleep(delay);
       }
     }

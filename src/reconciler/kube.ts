@@ -37,7 +37,11 @@ export function statusOf(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** The API server's message for a failed call (its Status body), else the error's own. */
+/**
+ * The API server's message for a failed call (its Status body), else the
+ * error's own, with its cause: client-node 2 (undici) reports an unreachable
+ * server as "fetch failed", the reason (ECONNREFUSED, a TLS error...) in `cause`.
+ */
 export function apiErrorMessage(error: unknown): string {
   const body = typeof error === 'object' && error !== null ? (error as { body?: unknown }).body : undefined;
   if (statusOf(error) !== undefined && typeof body === 'string') {
@@ -47,7 +51,10 @@ export function apiErrorMessage(error: unknown): string {
       return body;
     }
   }
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = typeof error === 'object' && error !== null ? (error as { cause?: { code?: unknown; message?: unknown } }).cause : undefined;
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return reason === undefined || message.includes(reason) ? message : `${message}: ${reason}`;
 }
 
 /** Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)]. */

@@ -5,7 +5,7 @@ import { CacheSyncTimeoutError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { clusterApi, MANAGED_SELECTOR, type ListPage } from './api.js';
 import type { ConfigMapLike } from './config-maps.js';
-import { backoffMs } from './kube.js';
+import { apiErrorMessage, backoffMs } from './kube.js';
 import { INJECTED_SELECTOR, type PodLike, type ServiceLike } from './model.js';
 import { NamespaceReconciler, podKey, type ReconcileCaches } from './reconcile-namespace.js';
 import type { ReloadTarget } from './sidecar-reload.js';
@@ -135,7 +135,7 @@ export class Reconciler {
       onSuccess: () => metrics.reconciles.inc({ result: 'ok' }),
       onError: (namespace, error, retryInMs) => {
         metrics.reconciles.inc({ result: 'error' });
-        logger.warn({ namespace, err: String(error), retryInMs: Math.round(retryInMs) }, 'reconcile failed; retrying');
+        logger.warn({ namespace, err: apiErrorMessage(error), retryInMs: Math.round(retryInMs) }, 'reconcile failed; retrying');
       },
     });
     this.queue = queue;
@@ -229,7 +229,7 @@ export class Reconciler {
       failed = true;
       if (!this.running) return;
       const delay = backoffMs(attempt++);
-      this.options.logger.warn({ path, err: String(error), retryInMs: Math.round(delay) }, 'watch failed; restarting');
+      this.options.logger.warn({ path, err: apiErrorMessage(error), retryInMs: Math.round(delay) }, 'watch failed; restarting');
       this.later(delay, restart);
     });
     this.every(1000, () => {

@@ -6,6 +6,7 @@ import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { electLeader } from './lease.js';
 import { CacheSyncTimeoutError } from '../errors.js';
+import { apiErrorMessage } from './kube.js';
 import { LEASE_NAME } from '../webhook-contract.js';
 
 export { LEASE_NAME };
@@ -88,7 +89,7 @@ export function runReconciler(options: {
       logger.info({ identity }, 'reconciler lease acquired; reconciling');
       // Not awaited: the caches sync in the background and readiness waits for them.
       reconciler.start().catch((error: unknown) => {
-        logger.error({ err: String(error) }, 'reconciler failed to start');
+        logger.error({ err: apiErrorMessage(error) }, 'reconciler failed to start');
         // Caches that cannot sync here may sync on another replica: give the
         // lease back (stop releases it), and campaign again a lease later.
         if (error instanceof CacheSyncTimeoutError && !stopped) {

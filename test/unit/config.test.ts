@@ -72,7 +72,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 8 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       certReloadIntervalMs: 10_000,
-      reconciler: { mode: 'auto', cluster: undefined, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 15_000 },
+      reconciler: { mode: 'auto', cluster: undefined, inPod: false, namespace: 'sre-quero', templateConfigMap: 'sre-quero-promtail-template', leaseDurationMs: 15_000 },
     });
     t.equal(config.settings, DEFAULT_SETTINGS, 'no settings file: the defaults themselves');
     t.ok(isDeepFrozen(config), 'deeply frozen');
@@ -109,7 +109,7 @@ t.test('loadServeConfig', async (t) => {
       bodyLimitBytes: 2 * 1024 * 1024,
       shutdownTimeoutMs: 30_000,
       certReloadIntervalMs: 60_000,
-      reconciler: { mode: 'off', cluster: { kind: 'kubeconfig', path: '/home/me/.kube/config' }, namespace: 'logging', templateConfigMap: 'promtail-central', leaseDurationMs: 30_000 },
+      reconciler: { mode: 'off', cluster: { kind: 'kubeconfig', path: '/home/me/.kube/config', from: 'environment' }, inPod: false, namespace: 'logging', templateConfigMap: 'promtail-central', leaseDurationMs: 30_000 },
     });
     t.strictSame(files.reads, ['/cfg/settings.yaml'], 'the settings file is read through the injected readFile');
   });

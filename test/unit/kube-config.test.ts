@@ -61,4 +61,9 @@ t.test('apiErrorMessage: the Status message of an API error, else the error itse
   t.equal(apiErrorMessage({ code: 422, body: '{}' }), '{}');
   t.equal(apiErrorMessage(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'connect ECONNREFUSED');
   t.equal(apiErrorMessage('plain'), 'plain');
+  // undici (client-node 2): the reason is the cause.
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  t.equal(apiErrorMessage(new TypeError('fetch failed', { cause: refused })), 'fetch failed: ECONNREFUSED');
+  t.equal(apiErrorMessage(new TypeError('fetch failed', { cause: new Error('self-signed certificate') })), 'fetch failed: self-signed certificate');
+  t.equal(apiErrorMessage(new Error('connect ECONNREFUSED', { cause: refused })), 'connect ECONNREFUSED', 'the cause not repeated');
 });

@@ -31,6 +31,7 @@ export function runCerts(argv: readonly string[]): CertsOutput {
       namespace: { type: 'string', default: DEFAULT_NAMESPACE },
       out: { type: 'string' },
       days: { type: 'string', default: '365' },
+      'ca-days': { type: 'string', default: '3650' },
       ip: { type: 'string', multiple: true, default: [] },
       'ca-cert': { type: 'string' },
       'ca-key': { type: 'string' },
@@ -41,6 +42,8 @@ export function runCerts(argv: readonly string[]): CertsOutput {
   if (values.out === undefined) throw new UsageError('certs needs --out <dir>');
   const days = Number(values.days);
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days must be a whole number from 1 to 3650');
+  const caDays = Number(values['ca-days']);
+  if (!Number.isInteger(caDays) || caDays < days || caDays > 36500) throw new UsageError('--ca-days must be a whole number from --days to 36500: the CA must outlive the certificate');
   const name = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
   if (!name.test(values.service) || !name.test(values.namespace)) throw new UsageError('--service and --namespace must be DNS labels');
   if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new UsageError('give both --ca-cert and --ca-key, or neither');
@@ -50,6 +53,7 @@ export function runCerts(argv: readonly string[]): CertsOutput {
     dnsNames: serviceDnsNames(values.service, values.namespace),
     ipAddresses: values.ip,
     validDays: days,
+    caValidDays: caDays,
     ...(values['ca-cert'] && values['ca-key']
       ? { ca: { cert: readFileSync(values['ca-cert'], 'utf8'), key: readFileSync(values['ca-key'], 'utf8') } }
       : {}),

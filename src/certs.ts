@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
+import { CertOutlivesCaError } from './errors.js';
 
 // Makes a CA and a serving certificate signed by it, offline. Used for the
 // development certificate `npm start` creates and by `sre-quero certs`.
@@ -15,8 +16,11 @@ export interface CertificateRequest {
   commonName: string;
   dnsNames: readonly string[];
   ipAddresses: readonly string[];
+  /** The serving (or client) certificate's lifetime. */
   validDays: number;
-  /** Reuse an existing CA instead of making one. */
+  /** A new CA's lifetime (default: validDays); it should outlive the certificates it signs, so renewing them keeps the caBundle. */
+  caValidDays?: number;
+  /** Reuse an existing CA instead of making one. The certificate may not outlive it. */
   ca?: { cert: string; key: string };
   /** What the leaf is for: serving (default) or a TLS client (e.g. to Loki with mTLS). */
   purpose?: 'server' | 'client';
@@ -30,17 +34,19 @@ function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.
   return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem };
 }
 
-function newCertificate(publicKey: forge.pki.PublicKey, validDays: number): forge.pki.Certificate {
+function newCertificate(publicKey: forge.pki.PublicKey, validDays: number, now: number): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive, 16 random bytes: unique serials without keeping state.
   cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
-  cert.validity.notBefore = new Date(Date.now() - 5 * 60 * 1000);
-  cert.validity.notAfter = new Date(Date.now() + validDays * 24 * 60 * 60 * 1000);
+  cert.validity.notBefore = new Date(now - 5 * 60 * 1000);
+  cert.validity.notAfter = new Date(now + validDays * 24 * 60 * 60 * 1000);
   return cert;
 }
 
 export function makeCertificates(request: CertificateRequest): CertificateBundle {
+  // One instant for both: a new CA and a certificate of the same lifetime end together.
+  const now = Date.now();
   let caCert: forge.pki.Certificate;
   let caKey: forge.pki.rsa.PrivateKey;
   let caKeyPem: string;
@@ -52,7 +58,7 @@ export function makeCertificates(request: CertificateRequest): CertificateBundle
     const pair = newKeyPair();
     caKey = pair.privateKey;
     caKeyPem = pair.pem;
-    caCert = newCertificate(pair.publicKey, request.validDays);
+    caCert = newCertificate(pair.publicKey, request.caValidDays ?? request.validDays, now);
     const caSubject = [{ name: 'commonName', value: `sre-quero CA for ${request.commonName}` }];
     caCert.setSubject(caSubject);
     caCert.setIssuer(caSubject);
@@ -65,7 +71,12 @@ export function makeCertificates(request: CertificateRequest): CertificateBundle
   }
 
   const leaf = newKeyPair();
-  const cert = newCertificate(leaf.publicKey, request.validDays);
+  const cert = newCertificate(leaf.publicKey, request.validDays, now);
+  // A certificate that outlives its CA stops verifying when the CA expires, earlier than it says.
+  if (cert.validity.notAfter > caCert.validity.notAfter) {
+    const caDaysLeft = Math.floor((caCert.validity.notAfter.getTime() - now) / 86_400_000);
+    throw new CertOutlivesCaError(request.validDays, caCert.validity.notAfter.toISOString(), caDaysLeft);
+  }
   cert.setSubject([{ name: 'commonName', value: request.commonName }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([

@@ -18,7 +18,9 @@ commands:
                               which pods ask for injection (default: annotated pods only)
   certs --out <dir>           make a CA, a serving certificate for <service>.<namespace>.svc,
         [--service sre-quero] [--namespace sre-quero] [--days 365] [--ip <addr>]...
-        [--ca-cert <file> --ca-key <file>]
+        [--ca-days 3650 | --ca-cert <file> --ca-key <file>]
+                              a new CA outlives the certificate (renew the certificate from
+                              the same CA with --ca-cert/--ca-key: the caBundle stays)
                               the TLS Secret (secret.yaml) and the webhooks' caBundle patch
                               (webhooks-ca-bundle.yaml), for deploy/overlays/self-signed
   help                        this text (also: <command> --help)

@@ -107,3 +107,10 @@ export const CacheSyncTimeoutError = createError('SQ_CACHE_SYNC_TIMEOUT', (missi
 
 /** The kubeconfig to use is missing, unreadable, malformed, names no usable cluster, or is a list of files; serve and reconcile exit 2. */
 export const KubeconfigInvalidError = createError('SQ_KUBECONFIG_INVALID', (which: string, problem: string) => `kubeconfig ${which}: ${problem}`);
+
+/** `certs` was asked for a certificate that would outlive the CA signing it (it would stop verifying early); exit 2. */
+export const CertOutlivesCaError = createError(
+  'SQ_CERT_OUTLIVES_CA',
+  (days: number, caNotAfter: string, caDaysLeft: number) =>
+    `a certificate valid for ${days} days would outlive its CA (valid until ${caNotAfter}, ${caDaysLeft} days from now): give --days ${Math.max(1, caDaysLeft)} or less, or make a new CA (and a new caBundle)`,
+);

@@ -7,6 +7,8 @@ export interface Metrics {
   injectedSidecars: Counter<'sidecar_mode' | 'chosen_by'>;
   invalidRequests: Counter<'code'>;
   certificateReloads: Counter<'result'>;
+  /** Records when the serving certificate expires; sre_quero_certificate_expiry_seconds counts down to it at each scrape. */
+  setCertificateNotAfter(epochMs: number): void;
   reconciles: Counter<'result'>;
   reconcileConflicts: Counter<'kind' | 'reason'>;
   reconcilerRequests: Counter<'verb'>;
@@ -15,11 +17,24 @@ export interface Metrics {
 }
 
 /** One registry per process (or per test), never the prom-client global. */
-export function createMetrics(options: { processMetrics: boolean } = { processMetrics: false }): Metrics {
+export function createMetrics(options: { processMetrics: boolean } = { processMetrics: false }, now: () => number = Date.now): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  let certificateNotAfter: number | undefined;
+  new Gauge({
+    name: 'sre_quero_certificate_expiry_seconds',
+    help: 'Seconds until the serving certificate expires (negative once it has); alert well before 0 (README: certificates).',
+    labelNames: ['certificate'],
+    registers: [registry],
+    collect() {
+      if (certificateNotAfter !== undefined) this.set({ certificate: 'serving' }, (certificateNotAfter - now()) / 1000);
+    },
+  });
   return {
     registry,
+    setCertificateNotAfter: (epochMs) => {
+      certificateNotAfter = epochMs;
+    },
     reviews: new Counter({
       name: 'sre_quero_admission_reviews_total',
       help: 'Admission reviews answered, by webhook mode, decision and reason code.',

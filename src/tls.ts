@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ export async function ensureDevCertificate(dir: string): Promise<boolean> {
   if (files.every((file) => existsSync(file))) return false;
   // Loaded when used: a server with its certificate never needs node-forge (~10 MiB).
   const { makeCertificates } = await import('./certs.js');
-  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], validDays: 365 });
+  const bundle = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], validDays: 365, caValidDays: 3650 });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'ca.crt'), bundle.caCert);
   writeFileSync(join(dir, 'tls.crt'), bundle.cert);
@@ -55,6 +55,11 @@ export interface CertificateWatch {
  * connections when they change (a Secret update rewrites the mounted files).
  * A half-written or mismatched pair is logged and the old one kept.
  */
+/** When a PEM certificate (the first of a chain) expires, in epoch ms. */
+export function notAfter(pem: string): number {
+  return Date.parse(new X509Certificate(pem).validTo);
+}
+
 export function watchCertificate(options: {
   server: Pick<Server, 'setSecureContext'>;
   certFile: string;
@@ -65,6 +70,7 @@ export function watchCertificate(options: {
   metrics: Metrics;
 }): CertificateWatch {
   let served = fingerprint(options.current);
+  options.metrics.setCertificateNotAfter(notAfter(options.current.cert));
   const check = (): boolean => {
     let next: TlsMaterial;
     try {
@@ -78,6 +84,7 @@ export function watchCertificate(options: {
     if (nextFingerprint === served) return false;
     options.server.setSecureContext(next);
     served = nextFingerprint;
+    options.metrics.setCertificateNotAfter(notAfter(next.cert));
     options.metrics.certificateReloads.inc({ result: 'reloaded' });
     options.logger.info({ certFile: options.certFile }, 'serving certificate reloaded');
     return true;

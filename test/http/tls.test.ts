@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { makeCertificates } from '../../src/certs.js';
 import { TlsInvalidError } from '../../src/errors.js';
-import { ensureDevCertificate, readTls, watchCertificate } from '../../src/tls.js';
+import { ensureDevCertificate, notAfter, readTls, watchCertificate } from '../../src/tls.js';
 import { httpsPost } from '../helpers/https.js';
 import { recipeReview, testApp } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -82,4 +82,87 @@ t.test('real HTTPS: serves reviews, and swaps certificates without a restart', a
   t.match(reloads, /result="reloaded"} 1$/m);
   t.ok(logLines().some((line) => line.msg === 'serving certificate reloaded'));
   t.notMatch(JSON.stringify(logLines()), /PRIVATE KEY/, 'no key material in the log');
+});
+
+t.test('sre_quero_certificate_expiry_seconds counts down to the served certificate, and follows a reload', async (t) => {
+  const dir = tempDir('expiry');
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  const first = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1, caValidDays: 2 });
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+  const { app, metrics } = testApp();
+  const watch = watchCertificate({ server: { setSecureContext: () => {} }, certFile, keyFile, current: readTls(certFile, keyFile), intervalMs: 3_600_000, logger: app.log, metrics });
+  t.teardown(() => watch.stop());
+  const expirySeconds = async () => {
+    const text = await metrics.registry.getSingleMetricAsString('sre_quero_certificate_expiry_seconds');
+    return Number(/^sre_quero_certificate_expiry_seconds\{certificate="serving"\} (\S+)$/m.exec(text)?.[1]);
+  };
+  const expected = (pem: string) => (notAfter(pem) - Date.now()) / 1000;
+  t.ok(Math.abs((await expirySeconds()) - expected(first.cert)) < 5, 'one day, counted at the scrape');
+  t.throws(
+    () => makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 30, ca: { cert: first.caCert, key: first.caKey } }),
+    { code: 'SQ_CERT_OUTLIVES_CA' },
+    'a 30-day certificate from a 2-day CA is refused',
+  );
+  const renewed = makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1, ca: { cert: first.caCert, key: first.caKey } });
+  writeFileSync(keyFile, renewed.key);
+  writeFileSync(certFile, renewed.cert);
+  t.equal(watch.check(), true);
+  t.ok(Math.abs((await expirySeconds()) - expected(renewed.cert)) < 5, 'the renewed certificate');
+  t.ok(notAfter(renewed.cert) >= notAfter(first.cert), 'issued later, expires later');
+});
+
+t.test('rotation under load: a certificate renewed from the same CA, five times, fails no admission', async (t) => {
+  const dir = tempDir('rotation');
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  const issue = (days: number, ca?: { cert: string; key: string }) =>
+    makeCertificates({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: days, caValidDays: 30, ...(ca ? { ca } : {}) });
+  const first = issue(1);
+  const ca = { cert: first.caCert, key: first.caKey };
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+  const material = readTls(certFile, keyFile);
+  const { app, metrics } = testApp({ https: material });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const url = `https://127.0.0.1:${(app.server.address() as { port: number }).port}/mutate`;
+  const watch = watchCertificate({ server: app.server as unknown as Server, certFile, keyFile, current: material, intervalMs: 3_600_000, logger: app.log, metrics });
+  t.teardown(() => watch.stop());
+
+  // Clients trust the CA (the caBundle), and each request opens a new connection, as the API server's do after a rotation.
+  const body = JSON.stringify(recipeReview());
+  let running = true;
+  const outcomes = { allowed: 0, failed: [] as string[] };
+  const client = async () => {
+    while (running) {
+      try {
+        const reply = await httpsPost(url, first.caCert, body);
+        if (reply.status === 200 && JSON.parse(reply.body).response.patchType === 'JSONPatch') outcomes.allowed++;
+        else outcomes.failed.push(`${reply.status} ${reply.body.slice(0, 200)}`);
+      } catch (error) {
+        outcomes.failed.push((error as Error).message);
+      }
+    }
+  };
+  const clients = Array.from({ length: 6 }, client);
+  const served: string[] = [first.cert];
+  for (let day = 2; day <= 6; day++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const next = issue(day, ca);
+    writeFileSync(keyFile, next.key);
+    writeFileSync(certFile, next.cert);
+    t.equal(watch.check(), true, `renewal ${day - 1} loaded`);
+    served.push(next.cert);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  running = false;
+  await Promise.all(clients);
+  t.same(outcomes.failed, [], 'no admission failed');
+  t.ok(outcomes.allowed > 20, `${outcomes.allowed} reviews answered across five renewals`);
+  const reloads = await metrics.registry.getSingleMetricAsString('sre_quero_certificate_reloads_total');
+  t.match(reloads, /result="reloaded"} 5$/m);
+  const expiry = Number(/certificate="serving"\} (\S+)$/m.exec(await metrics.registry.getSingleMetricAsString('sre_quero_certificate_expiry_seconds'))?.[1]);
+  t.ok(Math.abs(expiry - (notAfter(served.at(-1) as string) - Date.now()) / 1000) < 5, 'the gauge follows the renewed certificate (6 days)');
 });

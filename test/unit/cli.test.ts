@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '../../src/cli.js';
@@ -127,6 +127,8 @@ t.test('certs: a CA, a serving certificate for the Service, the Secret and the c
   t.equal(serving.subjectAltName, 'DNS:hook, DNS:hook.infra, DNS:hook.infra.svc, DNS:hook.infra.svc.cluster.local, IP Address:127.0.0.1');
   const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000;
   t.ok(days > 29 && days <= 30, 'valid for --days');
+  const caDays = (Date.parse(ca.validTo) - Date.now()) / 86_400_000;
+  t.ok(caDays > 3649 && caDays <= 3650, 'the CA outlives it: --ca-days, 10 years by default');
 
   const [secret] = parseAllDocuments(readFileSync(join(out, 'secret.yaml'), 'utf8')).map((d) => d.toJS());
   t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'sre-quero-tls', namespace: 'infra' } });
@@ -147,10 +149,18 @@ t.test('certs: a CA, a serving certificate for the Service, the Secret and the c
   const again = join(out, '..', 'again');
   t.equal((await run(['certs', '--out', again, '--ca-cert', join(out, 'ca.crt'), '--ca-key', join(out, 'ca.key')])).code, 0);
   t.ok(new X509Certificate(readFileSync(join(again, 'tls.crt'))).checkIssued(ca));
+
+  // A certificate may not outlive the CA that signs it.
+  const shortCa = join(out, '..', 'short-ca');
+  t.equal((await run(['certs', '--out', shortCa, '--days', '30', '--ca-days', '30'])).code, 0);
+  const outliving = await run(['certs', '--out', join(out, '..', 'outliving'), '--ca-cert', join(shortCa, 'ca.crt'), '--ca-key', join(shortCa, 'ca.key')]);
+  t.equal(outliving.code, 2);
+  t.match(outliving.stderr, /^sre-quero: SQ_CERT_OUTLIVES_CA: a certificate valid for 365 days would outlive its CA \(valid until .*, 29 days from now\): give --days 29 or less, or make a new CA/);
+  t.notOk(existsSync(join(out, '..', 'outliving', 'tls.crt')), 'nothing written');
 });
 
 t.test('certs: bad arguments are usage errors', async (t) => {
-  for (const argv of [['certs'], ['certs', '--out', '/tmp/x', '--days', '0'], ['certs', '--out', '/tmp/x', '--service', 'Bad_Name'], ['certs', '--out', '/tmp/x', '--ca-cert', 'a']]) {
+  for (const argv of [['certs'], ['certs', '--out', '/tmp/x', '--days', '0'], ['certs', '--out', '/tmp/x', '--days', '30', '--ca-days', '10'], ['certs', '--out', '/tmp/x', '--service', 'Bad_Name'], ['certs', '--out', '/tmp/x', '--ca-cert', 'a']]) {
     const result = await run(argv);
     t.equal(result.code, 2, argv.join(' '));
     t.match(result.stderr, /sre-quero: .*\n\nusage:/);

@@ -26,6 +26,7 @@ const STATUS: Record<string, number | undefined> = {
   SQ_INTERNAL: 500,
   SQ_CACHE_SYNC_TIMEOUT: undefined,
   SQ_KUBECONFIG_INVALID: undefined,
+  SQ_CERT_OUTLIVES_CA: undefined,
 };
 
 t.test('every code is declared once, well formed, under its own name, with a message', async (t) => {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadSettings, PROJECT_ROOT, SERVE_FLAGS_HELP } from './config.js';
 import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UsageError } from './errors.js';
 import { MODES, type Mode } from './injection/index.js';
+import { explainManifests, formatExplained } from './manifests/explain-manifests.js';
 import { injectManifests } from './manifests/inject-manifests.js';
 
 const USAGE = `usage: sre-quero <command> [flags]
@@ -16,6 +17,8 @@ commands:
          [--settings <file>]  injector settings (YAML or JSON); built-in defaults otherwise
          [--mode annotated|enabled|enforced]
                               which pods ask for injection (default: annotated pods only)
+  explain -f <file|->         for each pod template: injected, skipped or refused, the reason
+          [--settings <file>] [--mode ...]   code, why, and what to change (offline)
   certs --out <dir>           make a CA, a serving certificate for <service>.<namespace>.svc,
         [--service sre-quero] [--namespace sre-quero] [--days 365] [--ip <addr>]...
         [--ca-days 3650 | --ca-cert <file> --ca-key <file>]
@@ -36,23 +39,34 @@ export interface Io {
   readStdin: () => string;
 }
 
-export function runInject(argv: readonly string[], io: Io): number {
+/** The flags `inject` and `explain` share: the manifests, the settings, the namespace's mode. */
+function readManifestArgs(command: string, argv: readonly string[], io: Io): { text: string; settings: ReturnType<typeof loadSettings>; mode: Mode } {
   const { values } = parseArgs({
     args: [...argv],
     options: { file: { type: 'string', short: 'f' }, settings: { type: 'string' }, mode: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
-  if (values.file === undefined) throw new UsageError('inject needs -f <file> (or -f - for standard input)');
+  if (values.file === undefined) throw new UsageError(`${command} needs -f <file> (or -f - for standard input)`);
   const mode = (values.mode ?? 'annotated') as Mode;
   if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
   const settings = loadSettings(values.settings);
-  let text: string;
   try {
-    text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
+    return { text: values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8'), settings, mode };
   } catch (error) {
     throw new ManifestUnreadableError(`cannot read ${values.file}`, (error as Error).message);
   }
+}
+
+/** `explain -f`: what the webhook would decide for each pod template, why, and what to change. Always exit 0: it reports. */
+export function runExplain(argv: readonly string[], io: Io): number {
+  const { text, settings, mode } = readManifestArgs('explain', argv, io);
+  io.stdout(formatExplained(explainManifests(text, settings, mode), mode));
+  return 0;
+}
+
+export function runInject(argv: readonly string[], io: Io): number {
+  const { text, settings, mode } = readManifestArgs('inject', argv, io);
   const result = injectManifests(text, settings, mode);
   for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
   io.stdout(result.output);
@@ -64,7 +78,7 @@ export function version(): string {
   return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-const COMMANDS = new Set(['serve', 'reconcile', 'inject', 'certs']);
+const COMMANDS = new Set(['serve', 'reconcile', 'inject', 'explain', 'certs']);
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -90,6 +104,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       }
       case 'inject':
         return runInject(rest, io);
+      case 'explain':
+        return runExplain(rest, io);
       case 'certs': {
         // Loaded when used: node-forge is only needed to make certificates.
         const { runCerts } = await import('./certs-command.js');
@@ -116,7 +132,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return 2;
     }
     if (error instanceof ManifestRefusedError || error instanceof ManifestUnreadableError) {
-      io.stderr(`sre-quero inject: ${error.message}\n`);
+      io.stderr(`sre-quero ${command}: ${error.message}\n`);
       return error instanceof ManifestRefusedError ? 1 : 2;
     }
     // The rest of the catalogue (config, settings, TLS): the code, then the message.

@@ -20,7 +20,7 @@ const WORKLOAD_TEMPLATE: Readonly<Record<string, Path>> = {
   'batch/v1beta1/CronJob': ['spec', 'jobTemplate', 'spec', 'template'],
 };
 
-interface TemplateSite {
+export interface TemplateSite {
   path: Path;
   /** "Deployment web" for messages. */
   label: string;
@@ -31,7 +31,7 @@ function describe(object: Record<string, unknown>): string {
   return `${String(object.kind)} ${typeof name === 'string' ? name : '(unnamed)'}`;
 }
 
-function findTemplates(object: unknown, at: Path, sites: TemplateSite[]): void {
+export function findTemplates(object: unknown, at: Path, sites: TemplateSite[]): void {
   if (!isRecord(object)) return;
   const { apiVersion, kind } = object;
   if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray(object.items)) {
@@ -42,7 +42,7 @@ function findTemplates(object: unknown, at: Path, sites: TemplateSite[]): void {
   if (templatePath !== undefined) sites.push({ path: [...at, ...templatePath], label: describe(object) });
 }
 
-function getIn(value: unknown, path: Path): unknown {
+export function getIn(value: unknown, path: Path): unknown {
   let current = value;
   for (const step of path) current = isRecord(current) || Array.isArray(current) ? (current as Record<string | number, unknown>)[step] : undefined;
   return current;
@@ -74,7 +74,7 @@ export interface InjectManifestsResult {
 }
 
 /** Each document with the exact source text it came from (comments, markers and all). */
-function splitDocuments(text: string): { doc: Document; source: string }[] {
+export function splitDocuments(text: string): { doc: Document; source: string }[] {
   const tokens = [...new Parser().parse(text)];
   const starts = tokens.filter((token) => token.type === 'document').map((token) => token.offset);
   const docs = [...new Composer().compose(tokens)];

@@ -166,3 +166,27 @@ t.test('certs: bad arguments are usage errors', async (t) => {
     t.match(result.stderr, /sre-quero: .*\n\nusage:/);
   }
 });
+
+t.test('explain -f: injected, skipped and refused pod templates, each with its reason, why and what to change', async (t) => {
+  const manifests = [
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    metadata: {annotations: {logging.sre-quero/sidecar: "true"}}\n    spec: {containers: [{name: app, image: nginx}]}',
+    'apiVersion: v1\nkind: Pod\nmetadata: {name: plain}\nspec: {containers: [{name: app, image: nginx}]}',
+    'apiVersion: batch/v1\nkind: Job\nmetadata: {name: once}\nspec:\n  template:\n    metadata: {annotations: {logging.sre-quero/sidecar: "true"}}\n    spec: {restartPolicy: Never, containers: [{name: app, image: busybox}]}',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-a-workload}',
+  ].join('\n---\n');
+  const result = await run(['explain', '-f', tempFile('explain.yaml', manifests)]);
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stderr, '');
+  const paragraphs = result.stdout.split('\n\n');
+  t.equal(paragraphs.length, 3, 'one paragraph per pod template');
+  t.match(paragraphs[0], /^document 1 \(Deployment web\): injected \(annotation_opt_in\) in a namespace without the injection label \(--mode annotated\)\n  why: the pod template asks for it \(logging\.sre-quero\/sidecar: "true"\)\n  change: to go without: remove the annotation or set logging\.sre-quero\/sidecar: "false"$/);
+  t.match(paragraphs[1], /^document 2 \(Pod plain\): skipped \(not_requested\) .*\n  why: the pod template does not ask for the sidecar.*\n  change: set logging\.sre-quero\/sidecar: "true" on the pod template, or label the namespace logging\.sre-quero\/injection=enabled$/);
+  t.match(paragraphs[2], /^document 3 \(Job once\): refused \(needs_native_sidecar\) .*\n  why: restartPolicy Never \(a Job's pod\): a classic sidecar keeps running after the app exits/);
+
+  const enabled = await run(['explain', '--mode', 'enabled', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: plain}\nspec: {containers: [{name: app, image: nginx}]}\n');
+  t.match(enabled.stdout, /^document 1 \(Pod plain\): injected \(namespace_enabled\) in a namespace labelled logging\.sre-quero\/injection=enabled \(--mode enabled\)\n/);
+  t.match((await run(['explain', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n')).stdout, /^no pod templates found/);
+  const unreadable = await run(['explain', '-f', '/nonexistent.yaml']);
+  t.equal(unreadable.code, 2);
+  t.match(unreadable.stderr, /^sre-quero explain: cannot read \/nonexistent\.yaml: /);
+});

@@ -117,7 +117,7 @@ if (cluster !== undefined) {
 
   t.test('TLS to Loki with a client certificate from the Secret: tls_config', async (t) => {
     const host = new URL(cluster.lokiUrl).hostname;
-    const server = makeCertificates({ commonName: 'loki-gateway', dnsNames: [], ipAddresses: [host], validDays: 1 });
+    const server = makeCertificates({ commonName: 'loki-gateway', dnsNames: [], ipAddresses: [host], validDays: 1, caValidDays: 2 });
     const client = makeCertificates({ commonName: 'team-tls', dnsNames: [], ipAddresses: [], validDays: 1, purpose: 'client', ca: { cert: server.caCert, key: server.caKey } });
     const gate = await gateway(
       t,

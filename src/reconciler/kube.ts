@@ -80,13 +80,13 @@ export function shareConnections(kc: KubeConfig): KubeConfig {
   const agents = new Map<string, unknown>();
   patched.createDispatcher = (cluster, agentOptions) => {
     const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = agentOptions;
-    const key_ = JSON.stringify([(cluster as { server?: string } | null)?.server, String(ca), String(cert), String(key), String(pfx), passphrase, rejectUnauthorized, servername]);
-    let agent = agents.get(key_);
+    const cacheKey = JSON.stringify([(cluster as { server?: string } | null)?.server, String(ca), String(cert), String(key), String(pfx), passphrase, rejectUnauthorized, servername]);
+    let agent = agents.get(cacheKey);
     if (agent === undefined) {
       agent = create(cluster, agentOptions);
       // A rotated client certificate makes a new key; a few stale agents are harmless, many are not.
       if (agents.size >= 8) agents.clear();
-      agents.set(key_, agent);
+      agents.set(cacheKey, agent);
     }
     return agent;
   };

@@ -1,4 +1,3 @@
-import type { Clock } from '../clock.js';
 // Makes a template change reach running sidecars. The kubelet rewrites a
 // ConfigMap volume in place some time after the ConfigMap changes (at the
 // pod's next sync: seconds, up to its sync period plus cache delay), but
@@ -12,6 +11,8 @@ import type { Clock } from '../clock.js';
 // answers "config has not changed" without touching its tailers. Nothing here
 // restarts or deletes a pod. Pending reloads live in memory; a new leader
 // does not inherit them (README: "Template changes").
+
+import type { Clock } from '../clock.js';
 
 export type ReloadAnswer = 'reloaded' | 'unchanged' | 'invalid' | 'unsupported' | 'unreachable';
 /** How a pod's reload ended: its last answer, or `timeout` when the window passed with the old config still running. */

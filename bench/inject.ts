@@ -129,7 +129,7 @@ function stages(c: Case): StageResult[] {
   if (pod === undefined) throw new Error(`${c.name}: not a pod CREATE`);
   const injected = injectPod(pod, DEFAULT_SETTINGS, 'annotated');
   if (injected.kind !== 'injected') throw new Error(`${c.name}: expected an injection, got ${injected.kind}`);
-  const patch = patchText(pod, injected.pod).json;
+  const patch = patchText(pod, injected.pod);
 
   const list: [string, () => unknown][] = [
     ['JSON.parse(body)', () => JSON.parse(c.body)],

@@ -10,7 +10,6 @@ import type { NodeVersions } from './cluster/node-versions.js';
 import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
 
-
 // Loaded only when a cluster is configured, so the webhook alone starts without client-node.
 async function startReconciler(config: ServeConfig, cluster: ClusterSource, logger: FastifyBaseLogger, metrics: Metrics): Promise<RunningReconciler> {
   const [{ kubeConfigFor }, { runReconciler }] = await Promise.all([import('./reconciler/kube.js'), import('./reconciler/run.js')]);

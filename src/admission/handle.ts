@@ -43,7 +43,7 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
     }
     case 'injected':
       return {
-        answer: allowText(apiVersion, request.uid, patchText(request.pod, result.pod).json, result.warnings),
+        answer: allowText(apiVersion, request.uid, patchText(request.pod, result.pod), result.warnings),
         verdict: 'injected',
         reason: result.reason,
         sidecar: result.sidecar,

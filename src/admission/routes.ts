@@ -6,16 +6,12 @@ import { answerEnforcement, answerReview, type ReviewOutcome, type Verdict } fro
 import { readReview, type AdmissionReview } from './review.js';
 import { MUTATE_PATHS, VALIDATE_ENFORCED_PATH } from '../webhook-contract.js';
 
-export { MUTATE_PATHS, VALIDATE_ENFORCED_PATH };
-
-
 export interface AdmissionRouteDeps {
   settings: InjectorSettings;
   metrics: Metrics;
   /** Node kubelet versions for sidecar mode `auto`; none: auto means classic. */
   nodes?: () => NodeFacts | undefined;
 }
-
 
 type Answer = (review: AdmissionReview) => ReviewOutcome;
 

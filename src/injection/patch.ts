@@ -10,12 +10,6 @@ export function diffToPatch(original: object, mutated: object): Operation[] {
   return jsonPatch.compare(original, mutated);
 }
 
-/** A JSON patch as the text of its JSON array, and how many operations it holds. */
-export interface PatchText {
-  json: string;
-  operations: number;
-}
-
 /**
  * The admission hot path's patch: the same operations, in the same order and
  * byte for byte the same JSON, as `JSON.stringify(diffToPatch(original,
@@ -26,10 +20,10 @@ export interface PatchText {
  * written as JSON once, where `compare` deep-clones it (a JSON round trip)
  * before the answer stringifies it again.
  */
-export function patchText(original: object, mutated: object): PatchText {
+export function patchText(original: object, mutated: object): string {
   const operations: string[] = [];
   walk(original, mutated, '', operations);
-  return { json: `[${operations.join(',')}]`, operations: operations.length };
+  return `[${operations.join(',')}]`;
 }
 
 // JSON texts of frozen values, written once. Only the layout parts the core

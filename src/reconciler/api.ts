@@ -1,7 +1,8 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import type { ConfigMapLike } from './config-maps.js';
 import { apiErrorMessage, shareConnections, statusOf } from './kube.js';
-import { FIELD_MANAGER, INJECTED_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, type ServicePort } from './model.js';
+import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../webhook-contract.js';
+import { INJECTED_SELECTOR, type ServicePort } from './model.js';
 
 // Every Kubernetes call the reconciler makes, built in one place from
 // client-node. The reconcile logic sees only ReconcilerApi (unit tests pass a

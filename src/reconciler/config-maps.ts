@@ -1,4 +1,5 @@
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type InjectedPod, type ObjectMeta } from './model.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../webhook-contract.js';
+import type { InjectedPod, ObjectMeta } from './model.js';
 
 // Decides whether a namespace needs the managed promtail ConfigMap. Pure.
 

@@ -1,11 +1,9 @@
 import { INJECTED_LABEL, LAYOUT, readStatus } from '../injection/index.js';
+import { FIELD_MANAGER } from '../webhook-contract.js';
 
 // What the reconciler needs to know about pods, Services and ConfigMaps, read
 // from the API objects. Pure: no client, no I/O.
 
-import { FIELD_MANAGER } from '../webhook-contract.js';
-
-export { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../webhook-contract.js';
 /** `logging.sre-quero/service-port: "false"` on a Service: leave its ports alone. */
 export const SERVICE_OPT_OUT_ANNOTATION = 'logging.sre-quero/service-port';
 export const INJECTED_SELECTOR = `${INJECTED_LABEL}=true`;

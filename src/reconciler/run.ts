@@ -4,16 +4,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { InjectorSettings } from '../injection/index.js';
 import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
-import { electLeader } from './lease.js';
-import { CacheSyncTimeoutError } from '../errors.js';
-import { apiErrorMessage } from './kube.js';
-import { LEASE_NAME } from '../webhook-contract.js';
-
-export { LEASE_NAME };
-import { Reconciler } from './reconciler.js';
 import { systemClock } from '../clock.js';
+import { CacheSyncTimeoutError } from '../errors.js';
+import { LEASE_NAME } from '../webhook-contract.js';
+import { apiErrorMessage } from './kube.js';
+import { electLeader } from './lease.js';
+import { Reconciler } from './reconciler.js';
 import { postReload, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
-
 
 const RELOAD_WARNINGS: Record<Exclude<ReloadResult, 'reloaded'>, string> = {
   invalid: 'sidecar refused the new promtail config and keeps running the old one; fix the template',

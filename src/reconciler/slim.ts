@@ -1,6 +1,7 @@
 import { ANNOTATIONS } from '../injection/index.js';
 import type { ConfigMapLike } from './config-maps.js';
-import { FIELD_MANAGER, SERVICE_OPT_OUT_ANNOTATION, type ObjectMeta, type PodLike, type ServiceLike } from './model.js';
+import { FIELD_MANAGER } from '../webhook-contract.js';
+import { SERVICE_OPT_OUT_ANNOTATION, type ObjectMeta, type PodLike, type ServiceLike } from './model.js';
 
 // What the informer caches keep of each object: only the fields the
 // reconciler reads (and resourceVersion, which the watch resumes from). A pod

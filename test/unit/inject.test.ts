@@ -15,6 +15,7 @@ import {
   type NodeFacts,
   type PodTemplate,
 } from '../../src/injection/index.js';
+import { deepFreeze } from '../../src/injection/frozen-memo.js';
 import type { Container, Volume } from '../../src/injection/pod.js';
 
 /** The type of the `t` a subtest callback receives. */
@@ -26,14 +27,6 @@ const SIDECAR = A('sidecar');
 const STATUS = A('status');
 const INJECTED_LABEL = A('injected');
 const OPT_OUT_HINT = 'or opt the pod out with logging.sre-quero/sidecar: "false"';
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 interface PodOptions {
   annotations?: Record<string, string>;

@@ -2,10 +2,7 @@ import t from 'tap';
 import { planConfigMap, type ConfigMapLike, type Template } from '../../src/reconciler/config-maps.js';
 import { backoffMs, statusOf } from '../../src/reconciler/kube.js';
 import {
-  FIELD_MANAGER,
   INJECTED_SELECTOR,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
   portsWeOwn,
   readInjectedPod,
   selects,
@@ -17,6 +14,7 @@ import {
   type ServicePort,
 } from '../../src/reconciler/model.js';
 import { planServicePort } from '../../src/reconciler/service-ports.js';
+import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/webhook-contract.js';
 
 // The reconciler's pure decisions: what it reads from pods and Services, and
 // what it plans for Service ports and the namespace's promtail ConfigMap.

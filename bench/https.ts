@@ -3,7 +3,8 @@
 // driven from here with N keep-alive connections and exactly N requests in flight.
 // Run: npx tsx bench/https.ts
 // Env: BENCH_CONNECTIONS (32), BENCH_SECONDS per target (8), BENCH_WARMUP_SECONDS (1),
-//      BENCH_MAX_REQUESTS per target (1000000).
+//      BENCH_MAX_REQUESTS per target (1000000), BENCH_SERVER_NODE_FLAGS (node flags for both
+//      servers, space-separated, e.g. the image ENTRYPOINT's --max-semi-space-size=2).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -20,6 +21,8 @@ const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1, { max: 30 });
 const MAX_REQUESTS = envNumber('BENCH_MAX_REQUESTS', 1_000_000);
 const REQUEST_TIMEOUT_MS = 10_000;
+// Node flags for both servers (e.g. the image ENTRYPOINT's), space-separated.
+const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 const HOST = '127.0.0.1';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -79,7 +82,7 @@ async function startServer(target: Target, dir: string): Promise<Server> {
   // `node --import tsx` keeps the server a plain node process (no tsx CLI wrapper in between).
   // BENCH_PROFILE_DIR: each server writes a V8 CPU profile there when it exits (to see where its time goes).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROFILE_DIR, target)}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SERVER_FILE, target, dir], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', SERVER_FILE, target, dir], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -19,6 +19,8 @@ export interface InstallOptions {
   /** Where the copy of deploy/ with the generated certificate goes. */
   workdir: string;
   promtailImage: string;
+  /** The Alloy image provisioning built and imported. */
+  alloyImage: string;
   /** Where the central template sends the sidecars' lines. */
   lokiPushUrl: string;
 }

@@ -33,6 +33,7 @@ export interface LocalCluster {
   provisioned: Provisioned;
   kubectl: string;
   promtailImage: string;
+  alloyImage: string;
   busyboxImage: string;
 }
 
@@ -46,7 +47,7 @@ export async function upWithSreQuero(dir: string, log: (line: string) => void, s
     dir,
     binaries,
     version: K8S_VERSION,
-    images: [images.pause, images.busybox, images.promtail, images.sreQuero],
+    images: [images.pause, images.busybox, images.promtail, images.alloy, images.sreQuero],
     pauseImage: imageName(images.pause),
     loki: provisioned.loki,
     prometheus: provisioned.prometheus,
@@ -54,14 +55,15 @@ export async function upWithSreQuero(dir: string, log: (line: string) => void, s
     log,
   });
   const promtailImage = imageName(images.promtail);
+  const alloyImage = imageName(images.alloy);
   try {
-    installSreQuero({ kubectl: binaries.kubectl, kubeconfig: state.kubeconfig, workdir: dir, promtailImage, lokiPushUrl: `${state.lokiUrl}/loki/api/v1/push` });
+    installSreQuero({ kubectl: binaries.kubectl, kubeconfig: state.kubeconfig, workdir: dir, promtailImage, alloyImage, lokiPushUrl: `${state.lokiUrl}/loki/api/v1/push` });
   } catch (error) {
     stopCluster(dir);
     throw error;
   }
   log(`cluster: sre-quero installed; up in ${((Date.now() - began) / 1000).toFixed(1)} s`);
-  return { state, provisioned, kubectl: binaries.kubectl, promtailImage, busyboxImage: imageName(images.busybox) };
+  return { state, provisioned, kubectl: binaries.kubectl, promtailImage, alloyImage, busyboxImage: imageName(images.busybox) };
 }
 
 export const isUp = (dir: string): boolean => existsSync(join(dir, 'state.json'));

@@ -16,6 +16,8 @@ export const PROMTAIL_VERSION = '3.6.15';
  */
 export const LOKI_VERSION = '3.7.8';
 export const PROMETHEUS_VERSION = '3.16.0';
+/** Grafana Alloy, promtail's successor: the newest release the Go module proxy serves (build/alloy.sh). */
+export const ALLOY_VERSION = '1.19.2';
 
 export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
   env.SRE_QUERO_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sre-quero');
@@ -29,7 +31,8 @@ export interface Provisioned {
   promtail: string;
   prometheus: string;
   promtool: string;
-  images: { pause: string; busybox: string; promtail: string; sreQuero: string };
+  alloy: string;
+  images: { pause: string; busybox: string; promtail: string; alloy: string; sreQuero: string };
 }
 
 /** The manifest provision.sh writes last (same cache root as its CACHE_ROOT), or undefined before any provisioning. */

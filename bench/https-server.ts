@@ -8,23 +8,34 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { answerReview } from '../src/admission/handle.js';
+import { readReview } from '../src/admission/review.js';
 import { buildApp } from '../src/app.js';
 import { DEFAULT_SETTINGS } from '../src/injection/index.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { BODY_LIMIT_BYTES, TARGETS, type ChildMessage, type ParentMessage, type Target } from './https-shared.js';
+import { recipeBody } from './reviews.js';
 
 const BARE_ANSWER = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'x', allowed: true } };
 
 function build(target: Target, https: { cert: string; key: string }): FastifyInstance {
-  if (target === 'mutate') {
-    return buildApp({
+  if (target === 'mutate' || target === 'floor') {
+    const app = buildApp({
       logger: createLogger('silent'),
       settings: DEFAULT_SETTINGS,
       metrics: createMetrics(),
       bodyLimitBytes: BODY_LIMIT_BYTES,
       https,
     });
+    if (target === 'floor') {
+      const { answer } = answerReview(readReview(JSON.parse(recipeBody())), DEFAULT_SETTINGS, 'annotated');
+      app.post('/floor', async (request, reply) => {
+        readReview(request.body);
+        return reply.type('application/json; charset=utf-8').send(answer);
+      });
+    }
+    return app;
   }
   const app = Fastify({ https, bodyLimit: BODY_LIMIT_BYTES }) as unknown as FastifyInstance;
   // The default JSON parser has run by the time the handler sees the body.

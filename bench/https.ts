@@ -1,5 +1,6 @@
 // Over-the-wire benchmark: POST /mutate of the real app against a bare Fastify
-// HTTPS route that only parses the same JSON body, both in a child process,
+// HTTPS route that only parses the same JSON body (and, as a third target, the
+// real app sending /mutate's answer without injecting: https-shared.ts), each in a child process,
 // driven from here with N keep-alive connections and exactly N requests in flight.
 // Run: npx tsx bench/https.ts
 // Env: BENCH_CONNECTIONS (32), BENCH_SECONDS per target (8), BENCH_WARMUP_SECONDS (1),
@@ -204,11 +205,11 @@ async function checkFirstAnswer(target: Target, agent: https.Agent, port: number
   if (answer.response?.allowed !== true) throw new Error(`${target}: not allowed: ${text.slice(0, 300)}`);
   if (target === 'bare') return 'allowed';
   const { patchType, patch } = answer.response;
-  if (answer.response.uid !== uid) throw new Error(`mutate: answer uid ${answer.response.uid} is not the request's ${uid}`);
-  if (patchType !== 'JSONPatch' || patch === undefined) throw new Error(`mutate: allowed without a patch: ${text.slice(0, 300)}`);
+  if (answer.response.uid !== uid) throw new Error(`${target}: answer uid ${answer.response.uid} is not the request's ${uid}`);
+  if (patchType !== 'JSONPatch' || patch === undefined) throw new Error(`${target}: allowed without a patch: ${text.slice(0, 300)}`);
   const ops = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as { op: string; path: string; value?: { name?: string } }[];
   if (!ops.some((op) => op.op === 'add' && op.path.startsWith('/spec/containers/') && op.value?.name === 'promtail')) {
-    throw new Error(`mutate: the patch adds no promtail container: ${JSON.stringify(ops).slice(0, 300)}`);
+    throw new Error(`${target}: the patch adds no promtail container: ${JSON.stringify(ops).slice(0, 300)}`);
   }
   return `allowed, ${ops.length} patch ops`;
 }
@@ -295,6 +296,7 @@ async function main(): Promise<void> {
     p50: byTarget.mutate.p50Ms / byTarget.bare.p50Ms,
     p99: byTarget.mutate.p99Ms / byTarget.bare.p99Ms,
     serverCpuPerRequest: byTarget.mutate.serverCpuUsPerRequest / byTarget.bare.serverCpuUsPerRequest,
+    floorServerCpuPerRequest: byTarget.floor.serverCpuUsPerRequest / byTarget.bare.serverCpuUsPerRequest,
   };
 
   console.log(
@@ -327,6 +329,10 @@ async function main(): Promise<void> {
   console.log(
     `mutate/bare: throughput ${ratio.throughput.toFixed(2)}x, p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x, ` +
       `server CPU per request ${ratio.serverCpuPerRequest.toFixed(2)}x`,
+  );
+  console.log(
+    `floor/bare: server CPU per request ${ratio.floorServerCpuPerRequest.toFixed(2)}x (the app answering /mutate's bytes without injecting; ` +
+      `the injection itself: ${fmt(byTarget.mutate.serverCpuUsPerRequest - byTarget.floor.serverCpuUsPerRequest)} µs per review)`,
   );
   const clientBound = results.filter((r) => r.clientCpuPct >= 90);
   if (clientBound.length > 0) {
@@ -367,6 +373,7 @@ async function main(): Promise<void> {
       p50: round(ratio.p50, 3),
       p99: round(ratio.p99, 3),
       serverCpuPerRequest: round(ratio.serverCpuPerRequest, 3),
+      floorServerCpuPerRequest: round(ratio.floorServerCpuPerRequest, 3),
     },
   };
   console.log(`BENCH_JSON ${JSON.stringify(json)}`);

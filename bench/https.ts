@@ -4,8 +4,8 @@
 // driven from here with N keep-alive connections and exactly N requests in flight.
 // Run: npx tsx bench/https.ts
 // Env: BENCH_CONNECTIONS (32), BENCH_SECONDS per target (8), BENCH_WARMUP_SECONDS (1),
-//      BENCH_MAX_REQUESTS per target (1000000), BENCH_SERVER_NODE_FLAGS (node flags for both
-//      servers, space-separated, e.g. the image ENTRYPOINT's --max-semi-space-size=2).
+//      BENCH_MAX_REQUESTS per target (1000000), BENCH_SERVER_NODE_FLAGS (node flags for all
+//      servers, space-separated; default: the image ENTRYPOINT's).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -13,6 +13,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCertificates } from '../src/certs.js';
+import { imageEnv, nodeFlagsFrom } from './image-runtime.js';
 import { TARGET_PATHS, TARGETS, type ChildMessage, type ParentMessage, type Target } from './https-shared.js';
 import { RECIPE_PATH, recipeBody } from './reviews.js';
 import { envNumber, fmt, machineBusyCores, machineCpu, mean, percentile, round, table } from './stats.js';
@@ -22,8 +23,8 @@ const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1, { max: 30 });
 const MAX_REQUESTS = envNumber('BENCH_MAX_REQUESTS', 1_000_000);
 const REQUEST_TIMEOUT_MS = 10_000;
-// Node flags for both servers (e.g. the image ENTRYPOINT's), space-separated.
-const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+// Both servers run with the image's node flags and environment (bench/image-runtime.ts), as the webhook ships.
+const SERVER_NODE_FLAGS = nodeFlagsFrom(process.env.BENCH_SERVER_NODE_FLAGS);
 const HOST = '127.0.0.1';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -85,6 +86,7 @@ async function startServer(target: Target, dir: string): Promise<Server> {
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROFILE_DIR, target)}`] : [];
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', SERVER_FILE, target, dir], {
     cwd: ROOT,
+    env: { ...process.env, ...imageEnv() },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);

@@ -7,11 +7,15 @@
 // W warm-up iterations and then N, and again with 2N: the difference over N
 // is the steady-state cost of one iteration, start-up and JIT warm-up
 // cancelled out. Run: npx tsx bench/instructions.ts  (about 2 min per case)
+// Env: BENCH_INSTRUCTIONS_WARMUP (1000), BENCH_INSTRUCTIONS_ITERATIONS (1000),
+//      BENCH_NODE_FLAGS (node flags, space-separated; default: the image
+//      ENTRYPOINT's, bench/image-runtime.ts), BENCH_CASES (recipe,large).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeFlagsFrom } from './image-runtime.js';
 import { largeReview, recipeBody } from './reviews.js';
 import { envNumber, fmt, round, table } from './stats.js';
 
@@ -20,11 +24,13 @@ const WARMUP = envNumber('BENCH_INSTRUCTIONS_WARMUP', 1000);
 const ITERATIONS = envNumber('BENCH_INSTRUCTIONS_ITERATIONS', 1000);
 /** The target of issue 12: a review within 2.5x of parsing and stringifying it. */
 const TARGET_RATIO = 2.5;
+const NODE_FLAGS = nodeFlagsFrom(process.env.BENCH_NODE_FLAGS);
+const CASES = (process.env.BENCH_CASES ?? 'recipe,large').split(',');
 
 function instructions(bundle: string, workload: string, bodyFile: string, iterations: number): number {
   const run = spawnSync(
     'valgrind',
-    ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--random-seed=1', '--hash-seed=1', bundle, workload, bodyFile, `${WARMUP}`, `${iterations}`],
+    ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', '--random-seed=1', '--hash-seed=1', ...NODE_FLAGS, bundle, workload, bodyFile, `${WARMUP}`, `${iterations}`],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   const collected = /Collected : (\d+)/.exec(run.stderr)?.[1];
@@ -49,7 +55,7 @@ function main(): void {
     const cases = [
       { name: 'recipe', body: recipeBody() },
       { name: 'large', body: largeReview().body },
-    ];
+    ].filter(({ name }) => CASES.includes(name));
     const rows = cases.map(({ name, body }) => {
       const file = join(work, `${name}.json`);
       writeFileSync(file, body);
@@ -58,7 +64,7 @@ function main(): void {
       const review = perIteration('review');
       return { name, baseline, review, ratio: review / baseline };
     });
-    console.log(`instructions per review (callgrind; node ${process.version} --single-threaded, fixed seeds; ${fmt(WARMUP)} warm-up, then ${fmt(ITERATIONS)} vs ${fmt(2 * ITERATIONS)} iterations)`);
+    console.log(`instructions per review (callgrind; node ${process.version} --single-threaded ${NODE_FLAGS.join(' ')}, fixed seeds; ${fmt(WARMUP)} warm-up, then ${fmt(ITERATIONS)} vs ${fmt(2 * ITERATIONS)} iterations)`);
     console.log(
       table([
         ['case', 'JSON.parse + stringify', 'review (route handler)', 'ratio', `target ≤ ${TARGET_RATIO}×`],

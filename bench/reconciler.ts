@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ENABLE_HINT, findBinaries, K8S_VERSION, startControlPlane, type ControlPlane } from '../test/cluster/control-plane.js';
+import { imageEnv, nodeFlagsFrom } from './image-runtime.js';
 import { envNumber, fmt, percentile, round, table } from './stats.js';
 
 const NAMESPACES = envNumber('BENCH_NAMESPACES', 50, { max: 500 });
@@ -41,14 +42,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // tree (deploy/image/assemble.sh: one bundle) into IMAGE_TREE.
 const IMAGE_TREE = mkdtempSync(join(tmpdir(), 'sq-bench-image-'));
 const BIN = join(IMAGE_TREE, 'app/dist/bin.js');
-/** The node flags of the Dockerfile's ENTRYPOINT (between "node" and the script), as the image runs the server. */
-function imageNodeFlags(): string[] {
-  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^ENTRYPOINT (\[.*\])$/m)?.[1];
-  if (line === undefined) throw new Error('no ENTRYPOINT [...] line in the Dockerfile');
-  return (JSON.parse(line) as string[]).slice(1, -1);
-}
-/** BENCH_SERVER_NODE_FLAGS replaces them, e.g. "" or "--max-semi-space-size=16", to see what a V8 setting does. */
-const SERVER_NODE_FLAGS = process.env.BENCH_SERVER_NODE_FLAGS === undefined ? imageNodeFlags() : process.env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean);
+/** The image's node flags (bench/image-runtime.ts); BENCH_SERVER_NODE_FLAGS replaces them, e.g. "" or "--max-semi-space-size=16", to see what a V8 setting does. */
+const SERVER_NODE_FLAGS = nodeFlagsFrom(process.env.BENCH_SERVER_NODE_FLAGS);
 // The development CA the server makes for itself on first start, under its own root (the image tree).
 const DEV_CA = join(IMAGE_TREE, 'app/certs/dev/ca.crt');
 
@@ -272,6 +267,8 @@ async function startServe(extraArgs: string[]): Promise<Serving> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // No coverage hooks, and none of this shell's sre-quero settings: the defaults are measured.
   for (const key of Object.keys(env)) if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || key.startsWith('SRE_QUERO_')) delete env[key];
+  // The image's environment (MALLOC_ARENA_MAX among it), as the container gets it.
+  Object.assign(env, imageEnv());
   const spawnedAt = now();
   // The built server in plain node, as the image runs it: its pid, RSS and CPU are the server's alone.
   // Log level info: 'sre-quero webhook serving' and the per-write lines are info.
@@ -605,7 +602,7 @@ async function main(): Promise<void> {
   console.log(
     `reconciler benchmark: ${NAMESPACES} namespaces x ${SERVICES_PER_NAMESPACE} Services x ${PODS_PER_SERVICE} injected pods ` +
       `= ${fmt(SERVICES)} Services, ${fmt(PODS)} pods; kube-apiserver v${K8S_VERSION} + etcd on loopback, no controller-manager; ` +
-      `\`sre-quero serve\` in a child process (node ${process.version} ${SERVER_NODE_FLAGS.join(' ')}, the image's bundled dist/bin.js)`,
+      `\`sre-quero serve\` in a child process (node ${process.version} ${SERVER_NODE_FLAGS.join(' ')}, env ${Object.entries(imageEnv()).map(([k, v]) => `${k}=${v}`).join(' ')}, the image's bundled dist/bin.js)`,
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   console.log();

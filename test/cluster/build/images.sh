@@ -299,11 +299,14 @@ else
     fail "node $root/app/dist/bin.js --help failed"
   in_rootfs "$root" /usr/local/bin/node /app/dist/bin.js --help >/dev/null ||
     fail "sre-quero --help does not run inside its image (missing libraries?)"
-  # The Dockerfile's ENTRYPOINT, as is (node flags included).
-  entrypoint=$(sed -nE 's/^ENTRYPOINT (\[.*\])$/\1/p' "$repo/Dockerfile")
-  [ -n "$entrypoint" ] || fail "no ENTRYPOINT [...] line in $repo/Dockerfile"
+  # The Dockerfile's final stage: its ENTRYPOINT as is (node flags included)
+  # and its ENV lines (one NAME=value each).
+  final_stage=$(awk '/^FROM /{stage=""} {stage = stage $0 "\n"} END {printf "%s", stage}' "$repo/Dockerfile")
+  entrypoint=$(sed -nE 's/^ENTRYPOINT (\[.*\])$/\1/p' <<<"$final_stage")
+  [ -n "$entrypoint" ] || fail "no ENTRYPOINT [...] line in the final stage of $repo/Dockerfile"
+  env_json=$(sed -nE 's/^ENV ([A-Za-z_][A-Za-z0-9_]*=[^ "]+)$/,"\1"/p' <<<"$final_stage" | tr -d '\n')
   bash "$oci_archive" "$root" "$sre_tar" "$sre_name" \
-    '{"Entrypoint":'"$entrypoint"',"Cmd":["serve"],"User":"65532:65532","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"ExposedPorts":{"8443/tcp":{}}}'
+    '{"Entrypoint":'"$entrypoint"',"Cmd":["serve"],"User":"65532:65532","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin"'"$env_json"'],"ExposedPorts":{"8443/tcp":{}}}'
   # Older archives of the project's image are stale now.
   for old in "$images"/sre-quero-*.tar; do
     [ "$old" = "$sre_tar" ] || rm -f "$old"

@@ -28,13 +28,16 @@ export async function prometheus(cluster: NodeCluster, query: string): Promise<J
   return (JSON.parse(reply.body) as Json).data.result as Json[];
 }
 
-/** The host pid of the promtail process of `pod` (the test runs on the node, as root). */
-export function promtailPid(podName: string): number | undefined {
+/** The executable each agent's image runs (test/cluster/build/images.sh lays them out so). */
+const AGENT_EXECUTABLES = { promtail: '/usr/bin/promtail', alloy: '/bin/alloy' } as const;
+
+/** The host pid of the sidecar's agent process in pod `podName` (the test runs on the node, as root). */
+export function sidecarPid(podName: string, agent: keyof typeof AGENT_EXECUTABLES = 'promtail'): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.startsWith('/usr/bin/promtail')) continue;
+      if (!cmdline.startsWith(`${AGENT_EXECUTABLES[agent]}\0`)) continue;
       if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`POD_NAME=${podName}`)) return Number(entry);
     } catch {
       /* gone */

@@ -3,7 +3,7 @@ import t from 'tap';
 import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { apps, promtailPid } from './log-harness.js';
+import { apps, sidecarPid } from './log-harness.js';
 import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // The sidecar's default resources, checked under the load the README states:
@@ -31,7 +31,7 @@ if (cluster !== undefined) {
     const sidecar = (pod.spec.containers as Json[]).find((c) => c.name === 'promtail') as Json;
     t.same(sidecar.resources, { requests: DEFAULT_SETTINGS.resources.requests, limits: DEFAULT_SETTINGS.resources.limits }, 'the defaults');
 
-    const pid = promtailPid(pod.metadata.name) as number;
+    const pid = sidecarPid(pod.metadata.name) as number;
     const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((line) => /:memory:/.test(line))?.split(':')[2];
     t.ok(cgroup, `promtail ${pid} in memory cgroup ${cgroup}`);
     const cpuBefore = Number(readFileSync(`/sys/fs/cgroup/cpuacct${cgroup}/cpuacct.usage`, 'utf8'));

@@ -3,7 +3,7 @@ import t from 'tap';
 import { parse, stringify } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { apps, exactlyOnce, lokiStreams, promtailPid } from './log-harness.js';
+import { apps, exactlyOnce, lokiStreams, sidecarPid } from './log-harness.js';
 import { namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // A change to the central template reaches sidecars that are already running:
@@ -32,7 +32,7 @@ if (cluster !== undefined) {
   t.test('a template change reaches a running sidecar without a restart; nothing is shipped twice or lost', async (t) => {
     const ns = await namespaceFor(cluster, 'logs-reload');
     const pod = await deployOne(t, ns, 'cart', { 'logging.sre-quero/sidecar': 'true' });
-    const pid = promtailPid(pod.metadata.name);
+    const pid = sidecarPid(pod.metadata.name);
     t.ok(pid, 'promtail runs');
     const mark = randomUUID();
     const label = `r${mark.slice(0, 8)}`;
@@ -78,7 +78,7 @@ if (cluster !== undefined) {
     const now = ((await api('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`)).body as Json);
     t.equal(now.metadata.uid, pod.metadata.uid, 'the same pod');
     t.same(now.status.containerStatuses.map((c: Json) => [c.name, c.restartCount]), [['promtail', 0], ['web', 0]], 'no container restarted');
-    t.equal(promtailPid(pod.metadata.name), pid, 'the same promtail process: reloaded, not restarted');
+    t.equal(sidecarPid(pod.metadata.name), pid, 'the same promtail process: reloaded, not restarted');
 
     await writeLine('last');
     t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}"}`, mark, lines, 30_000), [...lines].sort(), `all ${lines.length} lines, each once, across the reload`);

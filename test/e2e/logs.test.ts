@@ -3,7 +3,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { apps, exactlyOnce, lokiStreams, prometheus, promtailPid, teamConfigMap } from './log-harness.js';
+import { apps, exactlyOnce, lokiStreams, prometheus, sidecarPid, teamConfigMap } from './log-harness.js';
 import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Lines an app writes reach Loki, labelled, through the injected sidecar and
@@ -115,7 +115,7 @@ if (cluster !== undefined) {
     for (const line of lines.slice(0, 10)) await write(t, pod, '/var/log/app/access.log', line);
     t.same(await exactlyOnce(cluster.lokiUrl, `{namespace="${ns}"}`, mark, lines.slice(0, 10), 30_000), [...lines.slice(0, 10)].sort(), 'the first ten arrived');
 
-    const pid = promtailPid(pod.metadata.name);
+    const pid = sidecarPid(pod.metadata.name);
     t.ok(pid, `promtail runs as host pid ${pid}`);
     process.kill(pid as number, 'SIGTERM');
     for (const line of lines.slice(10)) await write(t, pod, '/var/log/app/access.log', line);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { Json } from '../helpers/reviews.js';
 import { waitFor } from './harness.js';
-import { apps, listeningAddresses, promtailPid } from './log-harness.js';
+import { apps, listeningAddresses, sidecarPid } from './log-harness.js';
 import { httpGet, isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
 // Pods that really run, on the real node, injected by sre-quero running
@@ -79,7 +79,7 @@ if (cluster !== undefined) {
     const before = await httpGet(metricsUrl);
     t.equal(before.status, 200, 'promtail-http answers on the pod IP');
     t.equal((await httpGet(`http://${pod.status.podIP}:9080/ready`)).status, 200, "promtail's /ready with no file to tail yet");
-    const pid = promtailPid(pod.metadata.name);
+    const pid = sidecarPid(pod.metadata.name);
     t.ok(pid, 'the sidecar runs promtail');
     const listening = listeningAddresses(pid as number);
     t.ok(listening.some((address) => address.endsWith(':9080')), `listens on 9080 (${listening.join(', ')})`);

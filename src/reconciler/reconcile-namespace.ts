@@ -118,7 +118,7 @@ export class NamespaceReconciler {
     if (data === undefined) {
       if (this.templateMissingReported) return;
       this.templateMissingReported = true;
-      this.options.log.warn({ template: `${template.namespace}/${template.name}` }, 'sidecar template ConfigMap missing; namespaces get no ConfigMap until it exists');
+      this.options.log.warn({ template: `${template.namespace}/${template.name}` }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
       return;
     }
     this.reportMissingKeys(namespace, users, data);
@@ -134,7 +134,7 @@ export class NamespaceReconciler {
       if (outcome.status === 409) return this.report('ConfigMap', subject, 'field_conflict', outcome.message);
       throw new Error(`applying ConfigMap ${namespace}/${name}: ${outcome.message}`);
     }
-    this.options.log.info({ configMap: `${namespace}/${name}` }, existing ? 'sidecar ConfigMap updated' : 'sidecar ConfigMap created');
+    this.options.log.info({ configMap: `${namespace}/${name}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
     if (existing !== undefined) this.requestReloads(namespace, users, existing.data ?? {}, plan.data, appliedAt);
   }
 

@@ -158,7 +158,7 @@ t.test('ConfigMap: created from the template where pods mount it; updated later,
   const { api, caches, reconciler, logs, reloads } = setup({ pods: [pod('web-1', { ip: '10.0.0.7', createdAt: created }), pod('web-2')] });
   await reconciler.reconcile(NS);
   t.same(api.calls, [`get ConfigMap shop/${CONFIG_MAP}`, `apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify(TEMPLATE_DATA)}`], 'looked up (not in the cache), then created with every key of the template');
-  t.same(logs, ['info sidecar ConfigMap created']);
+  t.same(logs, ['info promtail ConfigMap created']);
   t.same(reloads, [], 'a new ConfigMap: every sidecar reads it at start');
 
   caches.configMap = { metadata: { name: CONFIG_MAP, namespace: NS, uid: 'cm', labels: { 'app.kubernetes.io/managed-by': 'sre-quero' } }, data: { ...TEMPLATE_DATA } };
@@ -225,7 +225,7 @@ t.test('ConfigMap: a team\'s own of that name is left alone; pods with their own
   const missing = setup({ pods: [pod('web-1')], template: undefined });
   await missing.reconciler.reconcile(NS);
   await missing.reconciler.reconcile(NS);
-  t.same(missing.logs, ['warn sidecar template ConfigMap missing; namespaces get no ConfigMap until it exists']);
+  t.same(missing.logs, ['warn promtail template ConfigMap missing; namespaces get no ConfigMap until it exists']);
   missing.reconciler.templateChanged();
   await missing.reconciler.reconcile(NS);
   t.equal(missing.logs.length, 2, 'said again after the template changed');

@@ -5,9 +5,9 @@ import { refuse, type Refusal } from './reasons.js';
 import type { InjectorSettings, ResourceSettings, SidecarMode } from './settings.js';
 import { chooseAutoMode, type AutoModeReason, type NodeFacts } from './sidecar-mode.js';
 import {
-  parseConfigMapName,
   oneOf,
   parseAgent,
+  parseConfigMapName,
   parseContainerList,
   parseCpu,
   parseImage,

@@ -11,7 +11,7 @@ import type { AutoModeReason } from './sidecar-mode.js';
 /** What the status annotation records: enough to see, and audit, what was injected. */
 export interface InjectionStatus {
   sidecar: string;
-  /** The log shipper the sidecar runs (the container is named `sidecar` whatever it runs). */
+  /** The log shipper the sidecar runs; the container keeps its name (`sidecar`) whatever it runs. */
   agent: Agent;
   /** classic (an app container) or native (the first init container), and who chose it. */
   sidecarMode: SidecarMode;

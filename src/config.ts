@@ -6,9 +6,9 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigInvalidError, KubeconfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from './errors.js';
 import { deepFreeze } from './injection/frozen-memo.js';
-import { DEFAULT_SETTINGS, type InjectorSettings } from './injection/index.js';
+import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, type Agent, type InjectorSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
-import { parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
+import { parseAgent, parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
 
 // The only module that reads settings from the environment, flags and files.
 // Everything is validated once, here, and handed out frozen.
@@ -97,11 +97,20 @@ const validated = <T>(parse: (raw: string) => Parsed<T>) =>
 const quantityText = (parse: (raw: string) => Parsed<{ text: string }>) => validated(parse).transform((quantity) => quantity.text);
 const quantityPair = z.strictObject({ cpu: quantityText(parseCpu), memory: quantityText(parseMemory) });
 
+/** A value per agent; agents left out keep their defaults. */
+const perAgent = <T extends z.ZodType>(value: T) => z.strictObject({ promtail: value, alloy: value } satisfies Record<Agent, T>).partial();
+const repositories = z.array(z.string().min(1)).min(1);
+
 const SettingsFileSchema = z
   .strictObject({
+    agent: validated(parseAgent),
+    allowedAgents: z.array(validated(parseAgent)).min(1),
+    images: perAgent(z.string()),
+    // Before there was a choice of agent: the promtail image (images.promtail).
     image: z.string(),
     sidecarMode: validated(parseSidecarMode),
-    allowedImageRepositories: z.array(z.string().min(1)).min(1),
+    // Per agent; a plain list (the form before alloy) is promtail's.
+    allowedImageRepositories: z.union([repositories, perAgent(repositories)]),
     logPath: validated(parseLogPath),
     logGlob: validated(parseLogGlob),
     metricsPort: z.number().int().min(1024).max(65535),
@@ -126,17 +135,35 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
   }
   const parsed = SettingsFileSchema.safeParse(raw);
   if (!parsed.success) throw new SettingsInvalidError(path, formatIssues(parsed.error));
-  const file = parsed.data;
+  const { image, images, allowedImageRepositories, allowedAgents, ...file } = parsed.data;
+  if (image !== undefined && images?.promtail !== undefined && images.promtail !== image) {
+    throw new SettingsInvalidError(path, `image and images.promtail name different images; image is the older name of images.promtail: keep one`);
+  }
   const settings: InjectorSettings = {
     ...DEFAULT_SETTINGS,
     ...file,
+    allowedAgents: allowedAgents === undefined ? DEFAULT_SETTINGS.allowedAgents : AGENTS.filter((agent) => allowedAgents.includes(agent)),
+    images: { ...DEFAULT_SETTINGS.images, ...(image === undefined ? {} : { promtail: image }), ...images },
+    allowedImageRepositories: {
+      ...DEFAULT_SETTINGS.allowedImageRepositories,
+      ...(Array.isArray(allowedImageRepositories) ? { promtail: allowedImageRepositories } : allowedImageRepositories),
+    },
     resources: {
       requests: { ...DEFAULT_SETTINGS.resources.requests, ...file.resources?.requests },
       limits: { ...DEFAULT_SETTINGS.resources.limits, ...file.resources?.limits },
     },
   };
-  const image = parseImage(settings.image, settings.allowedImageRepositories);
-  if (!image.ok) throw new SettingsInvalidError(path, `image: expected ${image.expected}`);
+  if (!settings.allowedAgents.includes(settings.agent)) {
+    throw new SettingsInvalidError(path, `agent: ${settings.agent} is not among allowedAgents (${settings.allowedAgents.join(', ')}); add it there or pick one of those`);
+  }
+  // A file in the form from before the choice of agent gets its messages in that form (`image:`).
+  const legacy = images === undefined && (image !== undefined || Array.isArray(allowedImageRepositories));
+  for (const agent of AGENTS) {
+    const checked = parseImage(settings.images[agent], settings.allowedImageRepositories[agent], AGENT_PROFILES[agent].tag);
+    if (checked.ok) continue;
+    const field = agent === 'promtail' && legacy ? 'image' : `images.${agent}`;
+    throw new SettingsInvalidError(path, `${field}: expected ${checked.expected}${legacy ? '' : ` (allowedImageRepositories.${agent})`}`);
+  }
   for (const what of ['cpu', 'memory'] as const) {
     const parse = what === 'cpu' ? parseCpu : parseMemory;
     const request = parse(settings.resources.requests[what]);

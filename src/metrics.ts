@@ -4,7 +4,7 @@ export interface Metrics {
   registry: Registry;
   reviews: Counter<'mode' | 'decision' | 'reason'>;
   reviewDuration: Histogram<'mode'>;
-  injectedSidecars: Counter<'sidecar_mode' | 'chosen_by'>;
+  injectedSidecars: Counter<'sidecar_mode' | 'chosen_by' | 'agent'>;
   invalidRequests: Counter<'code'>;
   certificateReloads: Counter<'result'>;
   /** Records when the serving certificate expires; sre_quero_certificate_expiry_seconds counts down to it at each scrape. */
@@ -50,8 +50,8 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
     }),
     injectedSidecars: new Counter({
       name: 'sre_quero_injected_sidecars_total',
-      help: 'Sidecars injected, by sidecar mode (classic, native) and what chose it (settings, annotation, auto:<reason>).',
-      labelNames: ['sidecar_mode', 'chosen_by'],
+      help: 'Sidecars injected, by sidecar mode (classic, native), what chose it (settings, annotation, auto:<reason>) and agent (promtail, alloy).',
+      labelNames: ['sidecar_mode', 'chosen_by', 'agent'],
       registers: [registry],
     }),
     invalidRequests: new Counter({

@@ -1,4 +1,4 @@
-import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectionStatus, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
+import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectedSidecar, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
 import { patchText } from '../injection/patch.js';
 import { allowText, denyText } from './response.js';
 import type { AdmissionReview } from './review.js';
@@ -10,8 +10,8 @@ export interface ReviewOutcome {
   answer: string;
   verdict: Verdict;
   reason: string;
-  /** For an injected pod: which sidecar mode it got, and who or what chose it. */
-  sidecar?: Pick<InjectionStatus, 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'>;
+  /** For an injected pod: which agent and sidecar mode it got, and who or what chose them. */
+  sidecar?: InjectedSidecar;
 }
 
 // Bad values are the user's mistake (400); collisions are about the pod's

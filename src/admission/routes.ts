@@ -46,9 +46,9 @@ export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics'>, mode: s
     const { sidecar } = outcome;
     if (sidecar) {
       const chosenBy = sidecar.sidecarModeReason ? `auto:${sidecar.sidecarModeReason}` : sidecar.sidecarModeFrom;
-      const sidecarKey = `${sidecar.sidecarMode}\u0000${chosenBy}`;
+      const sidecarKey = `${sidecar.sidecarMode}\u0000${chosenBy}\u0000${sidecar.agent}`;
       let injected = sidecars.get(sidecarKey);
-      if (injected === undefined) sidecars.set(sidecarKey, (injected = metrics.injectedSidecars.labels({ sidecar_mode: sidecar.sidecarMode, chosen_by: chosenBy })));
+      if (injected === undefined) sidecars.set(sidecarKey, (injected = metrics.injectedSidecars.labels({ sidecar_mode: sidecar.sidecarMode, chosen_by: chosenBy, agent: sidecar.agent })));
       injected.inc();
     }
     const level = LOG_LEVEL[outcome.verdict];

@@ -5,6 +5,7 @@ export const PREFIX = 'logging.sre-quero/';
 export const ANNOTATIONS = {
   sidecar: `${PREFIX}sidecar`,
   sidecarMode: `${PREFIX}sidecar-mode`,
+  agent: `${PREFIX}agent`,
   logPath: `${PREFIX}log-path`,
   logGlob: `${PREFIX}log-glob`,
   containers: `${PREFIX}containers`,

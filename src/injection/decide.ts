@@ -1,7 +1,7 @@
 import { ANNOTATIONS } from './annotations.js';
 import type { PodSpec } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
-import { LAYOUT } from './settings.js';
+import { LAYOUT } from './layout.js';
 import { hasStatus } from './status.js';
 import { parseBoolean } from './values.js';
 

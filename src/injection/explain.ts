@@ -1,6 +1,9 @@
 import { ANNOTATIONS } from './annotations.js';
 import type { InjectionResult } from './inject.js';
+import { chosenAgent } from './overrides.js';
 import type { InjectReason, SkipReason } from './reasons.js';
+import type { InjectorSettings } from './settings.js';
+import { readStatus } from './status.js';
 
 // "Why was my pod (not) injected?": the decision's reason code in words, and
 // what to change for the other outcome. Pure; the explain command prints it.
@@ -10,6 +13,8 @@ export interface Explanation {
   reason: string;
   why: string;
   change: string;
+  /** Injected: the agent the sidecar runs, and who chose it. */
+  agent?: string;
 }
 
 const OPT_IN = `${ANNOTATIONS.sidecar}: "true"`;
@@ -32,14 +37,36 @@ const SKIPPED: Readonly<Record<SkipReason, Pick<Explanation, 'why' | 'change'>>>
   },
   opted_out: { why: `the pod template opts out (${OPT_OUT})`, change: `remove the annotation, or set ${OPT_IN}` },
   already_injected: { why: `the pod already has the sidecar and its ${ANNOTATIONS.status} annotation`, change: 'nothing: injection is idempotent' },
-  windows_pod: { why: 'a Windows pod: the promtail sidecar image is Linux only', change: 'nothing on the pod; ship its logs with a node-level agent' },
+  windows_pod: { why: 'a Windows pod: the sidecar images (promtail, alloy) are Linux only', change: 'nothing on the pod; ship its logs with a node-level agent' },
 };
 
-export function explain(result: InjectionResult): Explanation {
+/**
+ * `template`, when given (the offline command has it), lets an
+ * already-injected template that now asks for another agent say how to
+ * switch: injection never rewrites a sidecar that is there.
+ */
+export function explain(result: InjectionResult, template?: { annotations: Readonly<Record<string, string>>; settings: InjectorSettings }): Explanation {
   switch (result.kind) {
-    case 'injected':
-      return { decision: 'injected', reason: result.reason, ...INJECTED[result.reason] };
+    case 'injected': {
+      const { agent, agentFrom } = result.sidecar;
+      const chosen = agentFrom === 'annotation' ? `by the pod template's ${ANNOTATIONS.agent} annotation` : 'by the settings (agent)';
+      return { decision: 'injected', reason: result.reason, ...INJECTED[result.reason], agent: `${agent}, chosen ${chosen}` };
+    }
     case 'skipped':
+      if (result.reason === 'already_injected' && template !== undefined) {
+        const running = readStatus(template.annotations).agent;
+        const wanted = chosenAgent(template.annotations, template.settings);
+        if (wanted !== undefined && wanted !== running) {
+          return {
+            decision: 'skipped',
+            reason: result.reason,
+            why: `it already carries the ${running} sidecar and its ${ANNOTATIONS.status} annotation, but asks for ${wanted}`,
+            change:
+              `injection never replaces a sidecar that is there: a pod gets ${wanted} when it is created again (kubectl rollout restart on its workload); ` +
+              `a template injected offline (sre-quero inject) must be injected again from the manifest as written before, without the ${running} container, its volumes and the status annotation`,
+          };
+        }
+      }
       return { decision: 'skipped', reason: result.reason, ...SKIPPED[result.reason] };
     case 'refused':
       // A refusal's message names the conflict and how to resolve it.

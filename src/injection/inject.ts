@@ -4,16 +4,20 @@ import { clip, decide, type Mode } from './decide.js';
 import { resolveOptions, type InjectionOptions } from './overrides.js';
 import type { Container, PodTemplate, Volume } from './pod.js';
 import { refuse, type InjectReason, type Refusal, type SkipReason } from './reasons.js';
-import { LAYOUT, type InjectorSettings } from './settings.js';
+import { LAYOUT } from './layout.js';
+import type { InjectorSettings } from './settings.js';
 import type { AutoModeReason, NodeFacts } from './sidecar-mode.js';
 import { withStatus, type InjectionStatus } from './status.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
 import { folderOf, parseJob } from './values.js';
 
 export type InjectionResult =
-  | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[]; sidecar: Pick<InjectionStatus, 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'> }
+  | { kind: 'injected'; reason: InjectReason; pod: PodTemplate; warnings: string[]; sidecar: InjectedSidecar }
   | { kind: 'skipped'; reason: SkipReason }
   | Refusal;
+
+/** What the admission log line and metrics say about an injected sidecar: its agent and mode, and who chose them. */
+export type InjectedSidecar = Pick<InjectionStatus, 'agent' | 'sidecarMode' | 'sidecarModeFrom' | 'sidecarModeReason'> & { agentFrom: 'annotation' | 'settings' };
 
 const AUTO_REASON_TEXT: Record<AutoModeReason, string> = {
   nodes_support_native: 'every node supports native sidecars',
@@ -88,6 +92,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 
   const status: InjectionStatus = {
     sidecar: LAYOUT.sidecarName,
+    agent: options.agent,
     sidecarMode: options.sidecarMode,
     sidecarModeFrom: options.sidecarModeFrom,
     ...(options.sidecarModeReason === undefined ? {} : { sidecarModeReason: options.sidecarModeReason }),
@@ -120,6 +125,8 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     reason: decision.reason,
     warnings,
     sidecar: {
+      agent: options.agent,
+      agentFrom: options.agentFrom,
       sidecarMode: status.sidecarMode,
       sidecarModeFrom: status.sidecarModeFrom,
       ...(status.sidecarModeReason === undefined ? {} : { sidecarModeReason: status.sidecarModeReason }),
@@ -185,7 +192,7 @@ function findConflict(pod: PodTemplate, options: InjectionOptions, targets: read
   if ([...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === LAYOUT.sidecarName)) {
     return refuse(
       'container_conflict',
-      `container "${LAYOUT.sidecarName}" already exists; sre-quero adds its own promtail sidecar: remove the hand-written one ${OPT_OUT_HINT}`,
+      `container "${LAYOUT.sidecarName}" already exists; sre-quero adds its own ${options.agent} sidecar: remove the hand-written one ${OPT_OUT_HINT}`,
     );
   }
 

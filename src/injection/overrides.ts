@@ -1,9 +1,12 @@
+import { AGENT_PROFILES, AGENTS, type Agent } from './agents.js';
 import { ANNOTATIONS } from './annotations.js';
 import { clip } from './decide.js';
 import { refuse, type Refusal } from './reasons.js';
 import type { InjectorSettings, ResourceSettings, SidecarMode } from './settings.js';
 import { chooseAutoMode, type AutoModeReason, type NodeFacts } from './sidecar-mode.js';
 import {
+  oneOf,
+  parseAgent,
   parseConfigMapName,
   parseContainerList,
   parseCpu,
@@ -21,6 +24,9 @@ import {
 
 /** Everything that varies per pod, after settings and annotations are merged. */
 export interface InjectionOptions {
+  /** The log shipper the sidecar runs, and who chose it. */
+  agent: Agent;
+  agentFrom: 'annotation' | 'settings';
   image: string;
   sidecarMode: SidecarMode;
   /** Who chose the mode, for the status annotation. */
@@ -96,6 +102,43 @@ function resolveResources(annotations: Readonly<Record<string, string>>, default
   };
 }
 
+/**
+ * The agent the pod asks for, if it names one the platform allows
+ * (settings `allowedAgents`); a refusal naming those otherwise.
+ */
+function readAgent(annotations: Readonly<Record<string, string>>, settings: InjectorSettings): Agent | undefined {
+  const asked = read(annotations, ANNOTATIONS.agent, parseAgent);
+  if (asked === undefined || settings.allowedAgents.includes(asked)) return asked;
+  throw new InvalidAnnotation(
+    refuse(
+      'invalid_annotation',
+      `annotation ${ANNOTATIONS.agent}: "${asked}" is not allowed here; expected ${oneOf(settings.allowedAgents)} (the agents the platform allows, settings allowedAgents)`,
+    ),
+  );
+}
+
+/**
+ * The image annotation, checked against the repositories of the agent the
+ * pod runs: an alloy pod may not name a promtail image, and the other way
+ * round (it would start a binary with the other one's command line).
+ */
+function readImage(annotations: Readonly<Record<string, string>>, settings: InjectorSettings, agent: Agent): string | undefined {
+  const forAgent = (which: Agent) => (raw: string) => parseImage(raw, settings.allowedImageRepositories[which], AGENT_PROFILES[which].tag);
+  return read(annotations, ANNOTATIONS.image, (raw) => {
+    const parsed = forAgent(agent)(raw);
+    if (parsed.ok) return parsed;
+    const other = AGENTS.find((each) => each !== agent && settings.allowedAgents.includes(each) && forAgent(each)(raw).ok);
+    const hint = other === undefined ? '' : `; that is an image of the ${other} agent: set ${ANNOTATIONS.agent}: "${other}" to run it`;
+    return { ok: false, expected: `${parsed.expected} (the pod runs the ${agent} agent)${hint}` };
+  });
+}
+
+/** The agent a pod gets, or undefined when its annotation names one that is unknown or not allowed (a refusal). */
+export function chosenAgent(annotations: Readonly<Record<string, string>>, settings: InjectorSettings): Agent | undefined {
+  const parsed = parseAgent(annotations[ANNOTATIONS.agent] ?? settings.agent);
+  return parsed.ok && settings.allowedAgents.includes(parsed.value) ? parsed.value : undefined;
+}
+
 /** Merges the pod's annotations over the settings, validating every value. */
 export function resolveOptions(
   annotations: Readonly<Record<string, string>>,
@@ -106,11 +149,15 @@ export function resolveOptions(
     const modeAnnotation = read(annotations, ANNOTATIONS.sidecarMode, parseSidecarMode);
     const asked = modeAnnotation ?? settings.sidecarMode;
     const auto = asked === 'auto' ? chooseAutoMode(cluster.nodes, cluster.nodeName) : undefined;
+    const agentAnnotation = readAgent(annotations, settings);
+    const agent = agentAnnotation ?? settings.agent;
     return {
+      agent,
+      agentFrom: agentAnnotation === undefined ? 'settings' : 'annotation',
       sidecarMode: auto?.mode ?? (asked as SidecarMode),
       sidecarModeFrom: modeAnnotation === undefined ? 'settings' : 'annotation',
       sidecarModeReason: auto?.reason,
-      image: read(annotations, ANNOTATIONS.image, (raw) => parseImage(raw, settings.allowedImageRepositories)) ?? settings.image,
+      image: readImage(annotations, settings, agent) ?? settings.images[agent],
       logPath: read(annotations, ANNOTATIONS.logPath, parseLogPath) ?? settings.logPath,
       logGlob: read(annotations, ANNOTATIONS.logGlob, parseLogGlob) ?? settings.logGlob,
       containers: read(annotations, ANNOTATIONS.containers, parseContainerList),

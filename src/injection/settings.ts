@@ -1,3 +1,5 @@
+import { AGENT_PROFILES, AGENTS, type Agent } from './agents.js';
+
 // What the injector builds when a pod says nothing else. The server's settings
 // file may override each field (validated in config.ts); annotations override
 // per pod (validated in overrides.ts).
@@ -19,10 +21,15 @@ export type SidecarModeSetting = SidecarMode | 'auto';
 export const SIDECAR_MODE_SETTINGS: readonly SidecarModeSetting[] = ['classic', 'native', 'auto'];
 
 export interface InjectorSettings {
-  image: string;
+  /** The log shipper a pod gets unless its `agent` annotation picks another. */
+  agent: Agent;
+  /** The agents pods may run: the `agent` annotation may pick only these (the default is one of them). */
+  allowedAgents: readonly Agent[];
+  /** The sidecar image, per agent. */
+  images: Readonly<Record<Agent, string>>;
+  /** Repositories a pod's `image` annotation may choose from, per agent (the image of the agent the pod runs). */
+  allowedImageRepositories: Readonly<Record<Agent, readonly string[]>>;
   sidecarMode: SidecarModeSetting;
-  /** Repositories a pod's `image` annotation may choose from. */
-  allowedImageRepositories: readonly string[];
   logPath: string;
   logGlob: string;
   metricsPort: number;
@@ -36,18 +43,16 @@ export interface InjectorSettings {
   resources: ResourceSettings;
 }
 
-/**
- * The last promtail release line before its end of life (2026-03-02). The
- * source goes on to v3.6.15, but 3.6.11 is the newest `grafana/promtail`
- * tag published as an image (pulls of later tags fail: manifest unknown).
- */
-export const PROMTAIL_TAG = '3.6.11';
-export const PROMTAIL_IMAGE = `grafana/promtail:${PROMTAIL_TAG}`;
-
+/** promtail stays the default: the recipe this product automates (README: the agents). */
 export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
-  image: PROMTAIL_IMAGE,
+  agent: 'promtail',
+  allowedAgents: Object.freeze([...AGENTS]),
+  images: Object.freeze({ promtail: AGENT_PROFILES.promtail.image, alloy: AGENT_PROFILES.alloy.image }),
+  allowedImageRepositories: Object.freeze({
+    promtail: Object.freeze([...AGENT_PROFILES.promtail.repositories]),
+    alloy: Object.freeze([...AGENT_PROFILES.alloy.repositories]),
+  }),
   sidecarMode: 'classic',
-  allowedImageRepositories: Object.freeze(['grafana/promtail', 'docker.io/grafana/promtail']),
   logPath: '/var/log/app',
   logGlob: '*.log',
   metricsPort: 9080,
@@ -56,20 +61,4 @@ export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
     requests: Object.freeze({ cpu: '50m', memory: '64Mi' }),
     limits: Object.freeze({ cpu: '200m', memory: '128Mi' }),
   }),
-});
-
-// Names and paths of the layout itself: fixed, since the central promtail
-// template and the reconciler rely on them.
-export const LAYOUT = Object.freeze({
-  sidecarName: 'promtail',
-  portName: 'promtail-http',
-  logVolume: 'shared-logs',
-  positionsVolume: 'promtail-positions',
-  configVolume: 'promtail-config',
-  configDir: '/etc/promtail',
-  credentialsVolume: 'promtail-credentials',
-  credentialsDir: '/etc/promtail-credentials',
-  configKey: 'promtail.yaml',
-  positionsDir: '/run/promtail',
-  runAsUser: 10001,
 });

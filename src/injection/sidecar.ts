@@ -1,9 +1,11 @@
+import { AGENT_PROFILES } from './agents.js';
 import { FrozenMemo } from './frozen-memo.js';
+import { LAYOUT } from './layout.js';
 import type { InjectionOptions } from './overrides.js';
 import type { Container, Volume, VolumeMount } from './pod.js';
-import { LAYOUT } from './settings.js';
 
-// Env names the central promtail template expands (-config.expand-env=true).
+// Env names the central template reads: promtail.yaml expands them
+// (-config.expand-env=true), config.alloy reads them with sys.env().
 export const SIDECAR_ENV = Object.freeze({
   podName: 'POD_NAME',
   podNamespace: 'POD_NAMESPACE',
@@ -32,13 +34,13 @@ export function logMount(options: InjectionOptions): VolumeMount {
 
 /** The volumes the layout needs, keyed by the name they are added under. */
 export function sidecarVolumes(options: InjectionOptions): readonly Volume[] {
-  return volumeLists.get(`${options.configMap}\u0000${options.credentialsSecret ?? NONE}`, () => makeVolumes(options));
+  return volumeLists.get(`${options.agent}\u0000${options.configMap}\u0000${options.credentialsSecret ?? NONE}`, () => makeVolumes(options));
 }
 
 /** The sidecar container; shared, frozen, by everything it is made of. */
 export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
-  const { image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret, resources } = options;
-  const key = [image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret ?? NONE, resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory, job, appContainers.join(',')].join('\u0000');
+  const { agent, image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret, resources } = options;
+  const key = [agent, image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret ?? NONE, resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory, job, appContainers.join(',')].join('\u0000');
   return containers.get(key, () => makeContainer(options, job, appContainers));
 }
 
@@ -46,7 +48,9 @@ function makeVolumes(options: InjectionOptions): Volume[] {
   return [
     { name: LAYOUT.logVolume, emptyDir: {} },
     { name: LAYOUT.positionsVolume, emptyDir: {} },
+    // The same ConfigMap for every agent: each reads its own key (agents.ts).
     { name: LAYOUT.configVolume, configMap: { name: options.configMap } },
+    ...AGENT_PROFILES[options.agent].scratch.map(({ volume }) => ({ name: volume, emptyDir: {} })),
     // optional: a missing Secret must not keep the app from starting; the
     // client's requests then fail (and retry) until it exists.
     ...(options.credentialsSecret === undefined ? [] : [{ name: LAYOUT.credentialsVolume, secret: { secretName: options.credentialsSecret, optional: true } }]),
@@ -55,32 +59,14 @@ function makeVolumes(options: InjectionOptions): Volume[] {
 
 function makeContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
   const port = options.metricsPort;
+  const agent = AGENT_PROFILES[options.agent];
   return {
     name: LAYOUT.sidecarName,
     image: options.image,
     imagePullPolicy: 'IfNotPresent',
     // An init container that keeps running: Kubernetes' native sidecar.
     ...(options.sidecarMode === 'native' ? { restartPolicy: 'Always' } : {}),
-    // Flags win over the config file in promtail, so the port and positions
-    // contract holds even with a user's own ConfigMap.
-    args: [
-      `-config.file=${LAYOUT.configDir}/${LAYOUT.configKey}`,
-      '-config.expand-env=true',
-      `-server.http-listen-port=${port}`,
-      // promtail always opens a gRPC listener (port 0: a random one); keep it
-      // off the pod network, so the sidecar listens on its metrics port only.
-      '-server.grpc-listen-address=127.0.0.1',
-      // POST /reload: the reconciler asks running sidecars to re-read the
-      // config after a template change (the kubelet rewrites the file, but
-      // promtail only reads it at start).
-      '-server.enable-runtime-reload',
-      // promtail watches a folder only once a file in it matches; before
-      // that, new files are found at each resync (10 s by default). A Job
-      // that writes its first file and exits within 10 s shipped nothing
-      // (seen on a real node). A glob of one folder each second is cheap.
-      '-target.sync-period=1s',
-      `-positions.file=${LAYOUT.positionsDir}/positions.yaml`,
-    ],
+    args: agent.args(port),
     env: [
       fieldEnv(SIDECAR_ENV.podName, 'metadata.name'),
       fieldEnv(SIDECAR_ENV.podNamespace, 'metadata.namespace'),
@@ -94,11 +80,12 @@ function makeContainer(options: InjectionOptions, job: string, appContainers: re
     // native one's counts too, since Kubernetes 1.29), and a
     // log shipper must never take the app out of its Service. promtail's
     // /ready answers 500 until it tails a file, which kept quiet apps
-    // NotReady for good (seen on a real node). A startup probe on the port
-    // only: the pod turns Ready once promtail listens (scrapes find it), and
+    // NotReady for good (seen on a real node); the same holds for Alloy's
+    // /-/ready (its config loaded). A startup probe on the port
+    // only: the pod turns Ready once the agent listens (scrapes find it), and
     // it holds whatever the config says (a user's own ConfigMap included).
     // A native sidecar's startup probe also holds back the app containers
-    // until promtail listens, so no line is written before it tails.
+    // until the agent listens, so no line is written before it tails.
     startupProbe: {
       tcpSocket: { port: LAYOUT.portName },
       periodSeconds: 1,
@@ -122,6 +109,7 @@ function makeContainer(options: InjectionOptions, job: string, appContainers: re
       { name: LAYOUT.logVolume, mountPath: options.logPath, readOnly: true },
       { name: LAYOUT.configVolume, mountPath: LAYOUT.configDir, readOnly: true },
       { name: LAYOUT.positionsVolume, mountPath: LAYOUT.positionsDir },
+      ...agent.scratch.map(({ volume, mountPath }) => ({ name: volume, mountPath })),
       ...(options.credentialsSecret === undefined ? [] : [{ name: LAYOUT.credentialsVolume, mountPath: LAYOUT.credentialsDir, readOnly: true }]),
     ],
   };

@@ -1,3 +1,4 @@
+import { AGENTS, type Agent } from './agents.js';
 import { ANNOTATIONS } from './annotations.js';
 import type { SidecarMode } from './settings.js';
 import type { AutoModeReason } from './sidecar-mode.js';
@@ -10,6 +11,8 @@ import type { AutoModeReason } from './sidecar-mode.js';
 /** What the status annotation records: enough to see, and audit, what was injected. */
 export interface InjectionStatus {
   sidecar: string;
+  /** The log shipper the sidecar runs; the container keeps its name (`sidecar`) whatever it runs. */
+  agent: Agent;
   /** classic (an app container) or native (the first init container), and who chose it. */
   sidecarMode: SidecarMode;
   sidecarModeFrom: 'annotation' | 'settings';
@@ -34,20 +37,29 @@ export function hasStatus(annotations: Readonly<Record<string, string>>): boolea
   return annotations[ANNOTATIONS.status] !== undefined;
 }
 
+/** What the reconciler reads from a pod's status. */
+export interface StatusFacts {
+  /** Which agent to ask to reload, and how: promtail when the status does not say (pods injected before there was a choice). */
+  agent: Agent;
+  metricsPort?: number;
+  configMap?: string;
+}
+
 /**
  * What the reconciler relies on, from a status that may be hand-edited or
  * written by an older version: each field only when it is well-formed.
  */
-export function readStatus(annotations: Readonly<Record<string, string>> | undefined): { metricsPort?: number; configMap?: string } {
+export function readStatus(annotations: Readonly<Record<string, string>> | undefined): StatusFacts {
   let parsed: unknown;
   try {
     parsed = JSON.parse(annotations?.[ANNOTATIONS.status] ?? '{}');
   } catch {
-    return {};
+    return { agent: 'promtail' };
   }
-  if (typeof parsed !== 'object' || parsed === null) return {};
-  const { metricsPort, configMap } = parsed as { metricsPort?: unknown; configMap?: unknown };
+  if (typeof parsed !== 'object' || parsed === null) return { agent: 'promtail' };
+  const { agent, metricsPort, configMap } = parsed as { agent?: unknown; metricsPort?: unknown; configMap?: unknown };
   return {
+    agent: (AGENTS as readonly unknown[]).includes(agent) ? (agent as Agent) : 'promtail',
     ...(Number.isInteger(metricsPort) && (metricsPort as number) > 0 && (metricsPort as number) < 65536 ? { metricsPort: metricsPort as number } : {}),
     ...(typeof configMap === 'string' ? { configMap } : {}),
   };

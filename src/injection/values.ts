@@ -3,7 +3,8 @@
 // the message. Shared by per-pod annotations and the server's settings file.
 
 import { posix } from 'node:path';
-import { PROMTAIL_TAG, SIDECAR_MODE_SETTINGS, type SidecarModeSetting } from './settings.js';
+import { AGENTS, type Agent } from './agents.js';
+import { SIDECAR_MODE_SETTINGS, type SidecarModeSetting } from './settings.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 
@@ -68,10 +69,10 @@ export function parseJob(raw: string): Parsed<string> {
 const IMAGE_REFERENCE =
   /^(?<repository>(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/;
 
-/** An image pinned by tag or digest whose repository is one of `allowedRepositories`. */
-export function parseImage(raw: string, allowedRepositories: readonly string[]): Parsed<string> {
+/** An image pinned by tag or digest whose repository is one of `allowedRepositories`; `exampleTag` shows the form. */
+export function parseImage(raw: string, allowedRepositories: readonly string[], exampleTag: string): Parsed<string> {
   const allowed = allowedRepositories.join(' or ');
-  const expected = `an image of ${allowed} pinned by tag or digest, such as ${allowedRepositories[0] ?? 'grafana/promtail'}:${PROMTAIL_TAG}`;
+  const expected = `an image of ${allowed} pinned by tag or digest, such as ${allowedRepositories[0] ?? 'grafana/promtail'}:${exampleTag}`;
   const match = IMAGE_REFERENCE.exec(raw);
   if (match?.groups === undefined || raw.length > 255) return fail(expected);
   const { repository, tag, digest } = match.groups;
@@ -99,10 +100,15 @@ const objectName =
 export const parseConfigMapName = objectName('ConfigMap');
 export const parseSecretName = objectName('Secret');
 
+/** `"a", "b" or "c"`: the accepted values, for a message. */
+export const oneOf = (values: readonly string[]): string => values.map((v) => `"${v}"`).join(', ').replace(/, ([^,]*)$/, ' or $1');
+
 export function parseSidecarMode(raw: string): Parsed<SidecarModeSetting> {
-  return (SIDECAR_MODE_SETTINGS as readonly string[]).includes(raw)
-    ? ok(raw as SidecarModeSetting)
-    : fail(SIDECAR_MODE_SETTINGS.map((m) => `"${m}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
+  return (SIDECAR_MODE_SETTINGS as readonly string[]).includes(raw) ? ok(raw as SidecarModeSetting) : fail(oneOf(SIDECAR_MODE_SETTINGS));
+}
+
+export function parseAgent(raw: string): Parsed<Agent> {
+  return (AGENTS as readonly string[]).includes(raw) ? ok(raw as Agent) : fail(oneOf(AGENTS));
 }
 
 export function parseBoolean(raw: string): Parsed<boolean> {

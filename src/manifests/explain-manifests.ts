@@ -28,8 +28,10 @@ export function explainManifests(text: string, settings: InjectorSettings, mode:
       const template = getIn(object, site.path);
       const shape = podShapeProblem(template, site.path.length === 0 ? 'pod' : site.path.join('.'));
       if (shape !== undefined) throw new ManifestUnreadableError(`${where} (${site.label})`, shape);
-      const result = injectPod(template as PodTemplate, settings, mode);
-      explained.push({ where: `${where} (${site.label})`, ...explain(result), warnings: result.kind === 'injected' ? result.warnings : [] });
+      const pod = template as PodTemplate;
+      const result = injectPod(pod, settings, mode);
+      const annotations = pod.metadata?.annotations ?? {};
+      explained.push({ where: `${where} (${site.label})`, ...explain(result, { annotations, settings }), warnings: result.kind === 'injected' ? result.warnings : [] });
     }
   });
   return explained;
@@ -42,7 +44,7 @@ export function formatExplained(explained: readonly ExplainedTemplate[], mode: M
     .map(
       (each) =>
         `${each.where}: ${each.decision} (${each.reason}) ${mode === 'annotated' ? 'in a namespace without the injection label' : `in a namespace labelled logging.sre-quero/injection=${mode}`} (--mode ${mode})\n` +
-        `  why: ${each.why}\n  change: ${each.change}\n${each.warnings.map((warning) => `  warning: ${warning}\n`).join('')}`,
+        `  why: ${each.why}\n  change: ${each.change}\n${each.agent === undefined ? '' : `  agent: ${each.agent}\n`}${each.warnings.map((warning) => `  warning: ${warning}\n`).join('')}`,
     )
     .join('\n');
 }

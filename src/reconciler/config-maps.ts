@@ -1,7 +1,7 @@
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../webhook-contract.js';
 import type { InjectedPod, ObjectMeta } from './model.js';
 
-// Decides whether a namespace needs the managed promtail ConfigMap. Pure.
+// Decides whether a namespace needs the managed sidecar ConfigMap. Pure.
 
 export interface ConfigMapLike {
   metadata?: ObjectMeta;
@@ -13,10 +13,12 @@ export type ConfigMapPlan =
   | { kind: 'none' }
   | { kind: 'conflict'; message: string };
 
-export interface Template {
-  key: string;
-  content: string;
-}
+/**
+ * The central template's data: every key is copied, so each agent finds its
+ * own (promtail.yaml, config.alloy; agents.ts `configKey`) in the one
+ * ConfigMap all sidecars mount, whichever agent each pod runs.
+ */
+export type Template = Readonly<Record<string, string>>;
 
 /**
  * `existing` is the namespace's ConfigMap of that name, if any. Pods that name
@@ -28,8 +30,10 @@ export function planConfigMap(pods: readonly InjectedPod[], configMapName: strin
   if (existing !== undefined && existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
     return { kind: 'conflict', message: `ConfigMap ${configMapName} exists and is not managed by sre-quero; it is left as it is` };
   }
-  const data = { [template.key]: template.content };
+  const data = { ...template };
   const current = existing?.data ?? {};
-  const same = Object.keys(current).length === 1 && current[template.key] === template.content;
+  const keys = Object.keys(data);
+  // A key the template dropped goes too: the apply names every key, and the field manager owns them.
+  const same = Object.keys(current).length === keys.length && keys.every((key) => current[key] === data[key]);
   return same ? { kind: 'none' } : { kind: 'apply', data };
 }

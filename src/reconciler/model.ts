@@ -1,4 +1,4 @@
-import { INJECTED_LABEL, LAYOUT, readStatus } from '../injection/index.js';
+import { INJECTED_LABEL, LAYOUT, readStatus, type Agent } from '../injection/index.js';
 import { FIELD_MANAGER } from '../webhook-contract.js';
 
 // What the reconciler needs to know about pods, Services and ConfigMaps, read
@@ -43,6 +43,8 @@ export interface InjectedPod {
   ip?: string;
   createdAt?: number;
   labels: Record<string, string>;
+  /** What its sidecar runs (promtail for pods whose status predates the choice): which ConfigMap key it reads, how it reloads. */
+  agent: Agent;
   metricsPort: number;
   configMap: string;
 }
@@ -62,6 +64,7 @@ export function readInjectedPod(pod: PodLike, defaults: { metricsPort: number; c
     ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}),
     ...(Number.isNaN(created) ? {} : { createdAt: created }),
     labels,
+    agent: status.agent,
     metricsPort: status.metricsPort ?? defaults.metricsPort,
     configMap: status.configMap ?? defaults.configMap,
   };

@@ -1,10 +1,11 @@
+import { AGENT_PROFILES } from '../injection/index.js';
 import type { ConflictEvent, ReconcilerApi } from './api.js';
-import { planConfigMap, type ConfigMapLike } from './config-maps.js';
+import { planConfigMap, type ConfigMapLike, type Template } from './config-maps.js';
 import { readInjectedPod, type InjectedPod, type PodLike, type ServiceLike, type ServicePort } from './model.js';
 import { planServicePort } from './service-ports.js';
-import type { ReloadTarget } from './sidecar-reload.js';
+import { alloyConfigHash, type ReloadTarget } from './sidecar-reload.js';
 
-// One namespace's reconcile: Service ports and the managed promtail ConfigMap
+// One namespace's reconcile: Service ports and the managed sidecar ConfigMap
 // brought in line with the injected pods the caches hold. Works against the
 // narrow ReconcilerApi and read-only caches, so unit tests run it with fakes;
 // the controller (reconciler.ts) wires it to informers and the work queue.
@@ -15,8 +16,8 @@ export interface ReconcileCaches {
   services(namespace: string): readonly ServiceLike[];
   /** The managed ConfigMap of that name in the namespace, if the cache has it. */
   managedConfigMap(namespace: string, name: string): ConfigMapLike | undefined;
-  /** The central template's content, or undefined while its ConfigMap (or key) is missing. */
-  template(): string | undefined;
+  /** The central template's data (every key), or undefined while its ConfigMap is missing or empty. */
+  template(): Template | undefined;
 }
 
 export interface NamespaceReconcilerOptions {
@@ -24,7 +25,7 @@ export interface NamespaceReconcilerOptions {
   caches: ReconcileCaches;
   /** Used for pods whose status annotation lacks a value. */
   defaults: { metricsPort: number; configMap: string };
-  template: { namespace: string; name: string; key: string };
+  template: { namespace: string; name: string };
   log: { info(fields: object, message: string): void; warn(fields: object, message: string): void };
   /** Counted once per object and message: sre_quero_reconcile_conflicts_total. */
   onConflict(kind: ConflictEvent['kind'], reason: string): void;
@@ -42,6 +43,8 @@ export class NamespaceReconciler {
   /** What we last sent per Service, and for which version of it: a watch event is on its way. */
   private readonly lastWrite = new Map<string, { desired: string; resourceVersion: string | undefined }>();
   private templateMissingReported = false;
+  /** Agent keys the template lacks that we already warned about (once per template version). */
+  private readonly keysMissingReported = new Set<string>();
 
   constructor(private readonly options: NamespaceReconcilerOptions) {}
 
@@ -62,6 +65,7 @@ export class NamespaceReconciler {
   /** The template changed: if it is missing again, say so again. */
   templateChanged(): void {
     this.templateMissingReported = false;
+    this.keysMissingReported.clear();
   }
 
   private async reconcileService(service: ServiceLike, pods: InjectedPod[]): Promise<void> {
@@ -108,17 +112,19 @@ export class NamespaceReconciler {
   private async reconcileConfigMap(namespace: string, pods: InjectedPod[]): Promise<void> {
     const { defaults, caches, api, template } = this.options;
     const name = defaults.configMap;
-    if (!pods.some((pod) => pod.configMap === name)) return;
-    const content = caches.template();
-    if (content === undefined) {
+    const users = pods.filter((pod) => pod.configMap === name);
+    if (users.length === 0) return;
+    const data = caches.template();
+    if (data === undefined) {
       if (this.templateMissingReported) return;
       this.templateMissingReported = true;
       this.options.log.warn({ template: `${template.namespace}/${template.name}` }, 'promtail template ConfigMap missing; namespaces get no ConfigMap until it exists');
       return;
     }
+    this.reportMissingKeys(namespace, users, data);
     // The cache holds only ConfigMaps labelled as ours; an unlabelled one of that name is a team's (a conflict).
     const existing = caches.managedConfigMap(namespace, name) ?? (await api.readConfigMap(namespace, name));
-    const plan = planConfigMap(pods, name, existing, { key: template.key, content });
+    const plan = planConfigMap(pods, name, existing, data);
     const subject: Subject = { name, namespace, uid: existing?.metadata?.uid };
     if (plan.kind === 'conflict') return this.report('ConfigMap', subject, 'not_managed', plan.message);
     if (plan.kind === 'none') return;
@@ -129,25 +135,50 @@ export class NamespaceReconciler {
       throw new Error(`applying ConfigMap ${namespace}/${name}: ${outcome.message}`);
     }
     this.options.log.info({ configMap: `${namespace}/${name}` }, existing ? 'promtail ConfigMap updated' : 'promtail ConfigMap created');
-    if (existing !== undefined) this.requestReloads(namespace, pods, appliedAt);
+    if (existing !== undefined) this.requestReloads(namespace, users, existing.data ?? {}, plan.data, appliedAt);
+  }
+
+  /** An agent whose key the template lacks cannot start in this namespace: say so, once per key until the template changes. */
+  private reportMissingKeys(namespace: string, pods: InjectedPod[], data: Template): void {
+    for (const agent of new Set(pods.map((pod) => pod.agent))) {
+      const key = AGENT_PROFILES[agent].configKey;
+      if (data[key] !== undefined || this.keysMissingReported.has(key)) continue;
+      this.keysMissingReported.add(key);
+      const { template } = this.options;
+      this.options.log.warn(
+        { template: `${template.namespace}/${template.name}`, key, agent, namespace },
+        `the sidecar template has no key ${key}, which ${agent} sidecars read: they cannot start until it has one (deploy/base/promtail-template.yaml ships it)`,
+      );
+    }
   }
 
   /**
    * Sidecars that started before this change run the old config: ask each to
    * reload once the kubelet has rewritten the file. Pods created since then
-   * read the new one at start.
+   * read the new one at start, and an agent whose own key did not change has
+   * nothing new to read (promtail would answer "config has not changed" for
+   * the whole window).
    */
-  private requestReloads(namespace: string, pods: InjectedPod[], changedAt: number): void {
-    const { requestReloads, defaults } = this.options;
+  private requestReloads(namespace: string, pods: InjectedPod[], before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>, changedAt: number): void {
+    const { requestReloads } = this.options;
     if (requestReloads === undefined) return;
-    const targets = pods
-      .filter((pod) => pod.configMap === defaults.configMap && pod.ip !== undefined && (pod.createdAt ?? 0) < changedAt)
-      .map((pod) => ({
+    const hashes = new Map<string, string>();
+    const targets: ReloadTarget[] = [];
+    for (const pod of pods) {
+      const key = AGENT_PROFILES[pod.agent].configKey;
+      const content = after[key];
+      if (pod.ip === undefined || (pod.createdAt ?? 0) >= changedAt || content === undefined || before[key] === content) continue;
+      let configHash = hashes.get(key);
+      if (configHash === undefined) hashes.set(key, (configHash = alloyConfigHash(content)));
+      targets.push({
         key: podKey({ namespace, name: pod.name, uid: pod.uid }),
         namespace,
         pod: pod.name,
-        url: `http://${pod.ip?.includes(':') ? `[${pod.ip}]` : pod.ip}:${pod.metricsPort}/reload`,
-      }));
+        agent: pod.agent,
+        base: `http://${pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip}:${pod.metricsPort}`,
+        configHash,
+      });
+    }
     if (targets.length > 0) requestReloads(targets);
   }
 

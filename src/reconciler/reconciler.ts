@@ -25,8 +25,8 @@ export interface ReconcilerOptions {
   clock: Clock;
   /** Used for pods whose status annotation lacks a value. */
   defaults: { metricsPort: number; configMap: string };
-  /** The central promtail config: a ConfigMap in the reconciler's namespace. */
-  template: { namespace: string; name: string; key: string };
+  /** The central sidecar config (promtail.yaml, config.alloy): a ConfigMap in the reconciler's namespace, copied whole. */
+  template: { namespace: string; name: string };
   resyncIntervalMs?: number;
   /** How long start() waits for every informer's first list before it gives up (and the caller gives the Lease back). */
   cacheSyncTimeoutMs?: number;
@@ -91,7 +91,10 @@ export class Reconciler {
       pods: (namespace) => this.pods.list(namespace) as readonly PodLike[],
       services: (namespace) => this.services.list(namespace) as readonly ServiceLike[],
       managedConfigMap: (namespace, name) => this.managedConfigMaps.get(name, namespace) as ConfigMapLike | undefined,
-      template: () => (this.templates.list()[0] as ConfigMapLike | undefined)?.data?.[template.key],
+      template: () => {
+        const data = (this.templates.list()[0] as ConfigMapLike | undefined)?.data;
+        return data === undefined || Object.keys(data).length === 0 ? undefined : data;
+      },
     };
     this.namespaces = new NamespaceReconciler({
       api: api.writes,

@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { FastifyBaseLogger } from 'fastify';
 import type { InjectorSettings } from '../injection/index.js';
-import { LAYOUT } from '../injection/index.js';
 import type { Metrics } from '../metrics.js';
 import { systemClock } from '../clock.js';
 import { CacheSyncTimeoutError } from '../errors.js';
@@ -10,12 +9,13 @@ import { LEASE_NAME } from '../webhook-contract.js';
 import { apiErrorMessage } from './kube.js';
 import { electLeader } from './lease.js';
 import { Reconciler } from './reconciler.js';
-import { postReload, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
+import { sidecarRequest, SidecarReloader, type ReloadResult } from './sidecar-reload.js';
 
 const RELOAD_WARNINGS: Record<Exclude<ReloadResult, 'reloaded'>, string> = {
-  invalid: 'sidecar refused the new promtail config and keeps running the old one; fix the template',
-  unsupported: 'sidecar has no /reload (injected by an older sre-quero); it gets the new config when the pod restarts',
-  timeout: 'sidecar still answered "config has not changed" when the reload window ended: the kubelet had not rewritten its file, or it already ran this config',
+  invalid: 'sidecar refused the new config and keeps running the old one; fix the template',
+  unsupported: 'sidecar has no reload endpoint (a promtail injected by an older sre-quero); it gets the new config when the pod restarts',
+  timeout:
+    'sidecar still ran the old config when the reload window ended (promtail: "config has not changed"; alloy: alloy_config_hash of the old file): the kubelet had not rewritten its file, or it already ran this config',
 };
 
 export interface RunningReconciler {
@@ -50,14 +50,15 @@ export function runReconciler(options: {
     clock: systemClock,
     ...(options.cacheSyncTimeoutMs === undefined ? {} : { cacheSyncTimeoutMs: options.cacheSyncTimeoutMs }),
     defaults: { metricsPort: options.settings.metricsPort, configMap: options.settings.configMap },
-    template: { namespace: options.namespace, name: options.templateConfigMap, key: LAYOUT.configKey },
+    template: { namespace: options.namespace, name: options.templateConfigMap },
     reloader: new SidecarReloader({
-      post: (url) => postReload(url),
+      post: (url) => sidecarRequest('POST', url),
+      get: (url) => sidecarRequest('GET', url),
       clock: systemClock,
       onResult: (target, result, detail) => {
         metrics.sidecarReloads.inc({ result });
-        const fields = { pod: `${target.namespace}/${target.pod}`, result, detail };
-        if (result === 'reloaded') logger.info(fields, 'sidecar reloaded the new promtail config');
+        const fields = { pod: `${target.namespace}/${target.pod}`, agent: target.agent, result, detail };
+        if (result === 'reloaded') logger.info(fields, 'sidecar reloaded the new config');
         else logger.warn(fields, RELOAD_WARNINGS[result]);
       },
     }),

@@ -2,21 +2,43 @@
 // ConfigMap volume in place some time after the ConfigMap changes (at the
 // pod's next sync: seconds, up to its sync period plus cache delay), but
 // promtail reads its config only at start, on SIGHUP, or on POST /reload
-// (-server.enable-runtime-reload). So after the reconciler updates a
-// namespace's ConfigMap, every sidecar that mounts it is asked to reload,
-// again and again with backoff, until promtail says it loaded a new config
-// or the window for the kubelet's update has passed.
+// (-server.enable-runtime-reload), and Alloy on SIGHUP or /-/reload. So
+// after the reconciler updates a namespace's ConfigMap, every sidecar that
+// mounts it is asked to reload, again and again with backoff, until it runs
+// the new config, refuses it, or the window for the kubelet's update has
+// passed. How to ask, and how to know it worked, depends on the agent (its
+// status annotation says which; agents.ts `reload`):
 //
-// Asking early is harmless: promtail compares the file with what it runs and
-// answers "config has not changed" without touching its tailers. Nothing here
-// restarts or deletes a pod. Pending reloads live in memory; a new leader
-// does not inherit them (README: "Template changes").
+// - promtail compares the file with what it runs and answers 500 "config has
+//   not changed" without touching its tailers, 200 once it loaded a new one:
+//   the answer says it all.
+// - Alloy re-reads the file and answers 200 "config reloaded" whether or not
+//   it changed (400 when it cannot load it), so a 200 proves nothing: it is
+//   confirmed by GET /metrics, whose alloy_config_hash{sha256} is the SHA-256
+//   of the file it loaded (one file: its bytes, as the kubelet writes the
+//   ConfigMap value; internal/alloycli/cmd_run.go hashSourceFiles). Until
+//   the kubelet rewrote the file, the hash names the old one. The hash alone
+//   is not enough either: a file Alloy refuses is hashed too (with
+//   alloy_config_last_load_successful 0), hence the reload answer first.
+//
+// Asking early is harmless: promtail keeps its tailers, Alloy re-applies the
+// same config (its components keep their state). Nothing here restarts or
+// deletes a pod. Pending reloads live in memory; a new leader does not
+// inherit them (README: "Template changes").
 
+import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { AGENT_PROFILES, type Agent } from '../injection/index.js';
 
 export type ReloadAnswer = 'reloaded' | 'unchanged' | 'invalid' | 'unsupported' | 'unreachable';
 /** How a pod's reload ended: its last answer, or `timeout` when the window passed with the old config still running. */
 export type ReloadResult = Exclude<ReloadAnswer, 'unchanged' | 'unreachable'> | 'timeout';
+
+export interface HttpReply {
+  /** undefined: nothing answered (refused, timed out); `body` then says why. */
+  status: number | undefined;
+  body: string;
+}
 
 /** promtail's answer to POST /reload (status, body) in words. `status` undefined: no HTTP answer. */
 export function classifyReloadAnswer(status: number | undefined, body: string): ReloadAnswer {
@@ -30,17 +52,56 @@ export function classifyReloadAnswer(status: number | undefined, body: string): 
   return 'unreachable';
 }
 
+/** The SHA-256 Alloy exports for a config of one file: that of the file's bytes (the ConfigMap value, UTF-8). */
+export function alloyConfigHash(content: string): string {
+  return createHash('sha256').update(content, 'utf8').digest('hex');
+}
+
+const CONFIG_HASH_LINE = /^alloy_config_hash\{([^}]*)\}\s+1(?:\.0*)?(?:\s|$)/gm;
+const SHA256_LABEL = /(?:^|,)\s*sha256="([0-9a-f]{64})"/;
+
+/** The config hashes an Alloy /metrics page reports as loaded (one, normally). */
+export function alloyConfigHashes(metrics: string): string[] {
+  const hashes: string[] = [];
+  for (const line of metrics.matchAll(CONFIG_HASH_LINE)) {
+    const hash = SHA256_LABEL.exec(line[1] as string)?.[1];
+    if (hash !== undefined) hashes.push(hash);
+  }
+  return hashes;
+}
+
+/**
+ * Alloy's answer to POST /-/reload, then (after a 2xx only) its /metrics, in
+ * words: `reloaded` only when the hash it reports is the new file's.
+ */
+export function classifyAlloyReload(reload: HttpReply, metrics: HttpReply | undefined, configHash: string): ReloadAnswer {
+  if (reload.status === undefined) return 'unreachable';
+  if (reload.status === 404 || reload.status === 405) return 'unsupported';
+  // The file cannot be loaded (parse or evaluation error): Alloy keeps running the old config.
+  if (reload.status === 400) return 'invalid';
+  if (reload.status < 200 || reload.status >= 300) return 'unreachable';
+  if (metrics?.status !== 200) return 'unreachable';
+  return alloyConfigHashes(metrics.body).includes(configHash) ? 'reloaded' : 'unchanged';
+}
+
 export interface ReloadTarget {
   /** Identifies the pod across calls: namespace/name/uid. */
   key: string;
   namespace: string;
   pod: string;
-  url: string;
+  /** The agent the pod's status names: how to ask it (agents.ts `reload`). */
+  agent: Agent;
+  /** The sidecar's HTTP root: http://<pod IP>:<metrics port>. */
+  base: string;
+  /** alloyConfigHash of the new content of the agent's ConfigMap key, for agents confirmed by hash. */
+  configHash: string;
 }
 
 export interface SidecarReloaderOptions {
   /** POSTs to `url`; resolves with the HTTP status and body, or `status: undefined` when nothing answered. */
-  post(url: string): Promise<{ status: number | undefined; body: string }>;
+  post(url: string): Promise<HttpReply>;
+  /** GETs `url`, the same way (Alloy's /metrics). */
+  get(url: string): Promise<HttpReply>;
   clock: Clock;
   onResult(target: ReloadTarget, result: ReloadResult, detail: string): void;
   /** How long after a change to keep asking: the kubelet's sync period plus its cache delay, with room. */
@@ -116,9 +177,7 @@ export class SidecarReloader {
     let answer: ReloadAnswer;
     let detail: string;
     try {
-      const reply = await this.options.post(entry.target.url);
-      answer = classifyReloadAnswer(reply.status, reply.body);
-      detail = (reply.status === undefined ? reply.body : `${reply.status} ${reply.body}`).trim().slice(0, 300);
+      ({ answer, detail } = await this.askOnce(entry.target));
     } catch (error) {
       answer = 'unreachable';
       detail = String(error);
@@ -136,16 +195,30 @@ export class SidecarReloader {
     this.schedule(entry);
   }
 
+  /** One reload request, the way the target's agent needs it. */
+  private async askOnce(target: ReloadTarget): Promise<{ answer: ReloadAnswer; detail: string }> {
+    const { path, confirm } = AGENT_PROFILES[target.agent].reload;
+    const reply = await this.options.post(`${target.base}${path}`);
+    const said = (reply.status === undefined ? reply.body : `${reply.status} ${reply.body}`).trim();
+    if (confirm === 'answer') return { answer: classifyReloadAnswer(reply.status, reply.body), detail: said.slice(0, 300) };
+    const ok = reply.status !== undefined && reply.status >= 200 && reply.status < 300;
+    const metrics = ok ? await this.options.get(`${target.base}/metrics`) : undefined;
+    const answer = classifyAlloyReload(reply, metrics, target.configHash);
+    if (metrics === undefined || answer === 'reloaded') return { answer, detail: said.slice(0, 300) };
+    const running = metrics.status === 200 ? `alloy_config_hash ${alloyConfigHashes(metrics.body).join(',') || 'absent'}` : `/metrics: ${metrics.status ?? metrics.body}`;
+    return { answer, detail: `${said}; ${running}, the new config's ${target.configHash}`.slice(0, 300) };
+  }
+
   private finish(entry: Pending, result: ReloadResult, detail: string): void {
     this.pending.delete(entry.target.key);
     this.options.onResult(entry.target, result, detail);
   }
 }
 
-/** POST with a timeout, over the pod network. */
-export async function postReload(url: string, timeoutMs = 3000): Promise<{ status: number | undefined; body: string }> {
+/** POST (or GET) with a timeout, over the pod network. */
+export async function sidecarRequest(method: 'POST' | 'GET', url: string, timeoutMs = 3000): Promise<HttpReply> {
   try {
-    const reply = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(timeoutMs) });
+    const reply = await fetch(url, { method, signal: AbortSignal.timeout(timeoutMs) });
     return { status: reply.status, body: await reply.text() };
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code;

@@ -8,8 +8,8 @@ import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../../src/webhook-contract.j
 // sre-quero installed the way users install it: deploy/overlays/self-signed
 // with the certificate `sre-quero certs` makes, applied with kubectl. The
 // local changes are the ones a platform team makes too: the settings' sidecar
-// image (the promtail image built and imported by provisioning, no registry
-// here) and the central template's Loki URL (the cluster's Loki).
+// images (the promtail and alloy images built and imported by provisioning,
+// no registry here) and the central template's Loki URL, in both keys (the cluster's Loki).
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -25,17 +25,26 @@ export interface InstallOptions {
   lokiPushUrl: string;
 }
 
+type AgentMap<T> = Record<'promtail' | 'alloy', T>;
+
+/** The settings' image (and its repository) for one agent replaced by a local one. */
+function useImage(settings: Record<string, unknown>, agent: 'promtail' | 'alloy', image: string): void {
+  const images = settings.images as AgentMap<string>;
+  const repositories = settings.allowedImageRepositories as AgentMap<string[]>;
+  settings.images = { ...images, [agent]: image };
+  settings.allowedImageRepositories = { ...repositories, [agent]: [...new Set([...repositories[agent], image.replace(/:[^:/]+$/, '')])] };
+}
+
 /** Writes the overlay and returns its directory. */
-function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage' | 'lokiPushUrl'>): string {
+function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailImage' | 'alloyImage' | 'lokiPushUrl'>): string {
   const deploy = join(options.workdir, 'deploy');
   cpSync(join(repoRoot, 'deploy'), deploy, { recursive: true });
   runCerts(['--service', DEFAULT_SERVICE, '--namespace', DEFAULT_NAMESPACE, '--out', join(deploy, 'overlays/self-signed/generated')]);
 
   const base = parse(readFileSync(join(deploy, 'base/settings.yaml'), 'utf8')) as { data: Record<string, string> };
   const settings = parse(base.data['settings.yaml'] as string) as Record<string, unknown>;
-  const repository = options.promtailImage.replace(/:[^:/]+$/, '');
-  settings.image = options.promtailImage;
-  settings.allowedImageRepositories = [...new Set([...(settings.allowedImageRepositories as string[]), repository])];
+  useImage(settings, 'promtail', options.promtailImage);
+  useImage(settings, 'alloy', options.alloyImage);
 
   const overlay = join(deploy, 'overlays/local-node');
   mkdirSync(overlay, { recursive: true });
@@ -43,13 +52,14 @@ function writeLocalOverlay(options: Pick<InstallOptions, 'workdir' | 'promtailIm
     join(overlay, 'settings.yaml'),
     stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sre-quero-settings', namespace: DEFAULT_NAMESPACE }, data: { 'settings.yaml': stringify(settings) } }),
   );
-  // The central template, as shipped, with the cluster's Loki as its client.
+  // The central template, as shipped, with the cluster's Loki as the client of both agents.
   const template = parse(readFileSync(join(deploy, 'base/promtail-template.yaml'), 'utf8')) as { metadata: Record<string, unknown>; data: Record<string, string> };
   const promtail = parse(template.data['promtail.yaml'] as string) as { clients: { url: string }[] };
   promtail.clients = [{ ...promtail.clients[0], url: options.lokiPushUrl }];
+  const alloy = (template.data['config.alloy'] as string).replace(/^(\s*url\s*=\s*")[^"]*(")/m, `$1${options.lokiPushUrl}$2`);
   writeFileSync(
     join(overlay, 'promtail-template.yaml'),
-    stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: template.metadata.name, namespace: DEFAULT_NAMESPACE }, data: { 'promtail.yaml': stringify(promtail) } }),
+    stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: template.metadata.name, namespace: DEFAULT_NAMESPACE }, data: { 'promtail.yaml': stringify(promtail), 'config.alloy': alloy } }),
   );
   writeFileSync(
     join(overlay, 'kustomization.yaml'),

@@ -28,11 +28,12 @@ const HOSTILE = ['', ' ', 'true ', 'TRUE', 'yes', '\u0000', 'a\nb', '\u202e', 'Ã
 const ANNOTATION_VALUES: Record<string, string[]> = {
   'logging.sre-quero/sidecar': ['true', 'true', 'true', 'false'],
   'logging.sre-quero/sidecar-mode': ['classic', 'native', 'auto'],
+  'logging.sre-quero/agent': ['alloy', 'alloy', 'promtail', 'Alloy', 'vector'],
   'logging.sre-quero/log-path': ['/var/log/app', '/data/logs', '/var/log/app/', '/srv/x'],
   'logging.sre-quero/log-glob': ['*.log', '**/*.json'],
   'logging.sre-quero/containers': ['app', 'app,side', 'init', 'app,init', 'ghost'],
   'logging.sre-quero/job': ['billing'],
-  'logging.sre-quero/image': ['grafana/promtail:3.6.11', 'grafana/promtail:latest', 'evil/promtail:1'],
+  'logging.sre-quero/image': ['grafana/promtail:3.6.11', 'grafana/promtail:latest', 'evil/promtail:1', 'grafana/alloy:v1.19.2', 'docker.io/grafana/alloy:v1.19.1'],
   'logging.sre-quero/metrics-port': ['9180', '9080', '8080', '10250'],
   'logging.sre-quero/config-map': ['team-promtail'],
   'logging.sre-quero/credentials-secret': ['loki-credentials'],
@@ -42,8 +43,8 @@ const ANNOTATION_VALUES: Record<string, string[]> = {
   'logging.sre-quero/unknown-key': ['x'],
 };
 const CONTAINER_NAMES = ['app', 'side', 'init', 'promtail', 'app', 'x'.repeat(70), 'tab\tname'];
-const VOLUME_NAMES = ['data', 'shared-logs', 'promtail-config', 'promtail-positions', 'promtail-credentials', 'cache'];
-const MOUNT_PATHS = ['/data', '/var/log/app', '/var/log/app/', '//var/log/app', '/var/log/app/.', '/var/log/x/../app', '/etc/promtail', '/run/promtail', '/cache'];
+const VOLUME_NAMES = ['data', 'shared-logs', 'promtail-config', 'promtail-positions', 'promtail-credentials', 'promtail-tmp', 'cache'];
+const MOUNT_PATHS = ['/data', '/var/log/app', '/var/log/app/', '//var/log/app', '/var/log/app/.', '/var/log/x/../app', '/etc/promtail', '/run/promtail', '/tmp', '/cache'];
 const VOLUME_SOURCES: Json[] = [{ emptyDir: {} }, { emptyDir: { medium: 'Memory' } }, { configMap: { name: 'promtail-sidecar-config' } }, { hostPath: { path: '/var/log' } }, { secret: { secretName: 's' } }, {}];
 
 export interface Case {
@@ -92,7 +93,14 @@ export function adversarialCase(seed: number): Case {
   if (chance(0.1)) spec.nodeName = pick(['new-node', 'old-node', 'unknown']);
   if (restricted) spec.securityContext = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
 
-  const settings: InjectorSettings = chance(0.2) ? { ...DEFAULT_SETTINGS, sidecarMode: pick(['native', 'auto'] as const), ...(chance(0.3) ? { credentialsSecret: 'loki' } : {}) } : DEFAULT_SETTINGS;
+  const settings: InjectorSettings = chance(0.3)
+    ? {
+        ...DEFAULT_SETTINGS,
+        sidecarMode: pick(['classic', 'native', 'auto'] as const),
+        ...(chance(0.3) ? { credentialsSecret: 'loki' } : {}),
+        ...pick([{}, { agent: 'alloy' as const }, { agent: 'alloy' as const, allowedAgents: ['alloy' as const] }]),
+      }
+    : DEFAULT_SETTINGS;
   const nodes = chance(0.5) ? { kubeletVersions: new Map([['new-node', 'v1.37.2'], ...(chance(0.5) ? [['old-node', 'v1.28.1'] as [string, string]] : [])]) } : undefined;
   const object = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `case-${seed}`, namespace: 'fuzz', ...(chance(0.95) ? { annotations } : {}) }, spec };
   const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `uid-${seed}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'fuzz', operation: 'CREATE', object } };
@@ -126,7 +134,8 @@ export function podProblems(pod: Json, checkRestricted: boolean): string[] {
       if (host) hostPorts.push(host);
     }
   }
-  const sidecar = all.find((c) => c.name === 'promtail' && (c.args ?? []).some((a: string) => a.startsWith('-config.file=')));
+  // The injected one (promtail's flags or alloy's run), not a hand-written container of that name.
+  const sidecar = all.find((c) => c.name === 'promtail' && (c.args ?? []).some((a: string) => a.startsWith('-config.file=') || a === 'run'));
   if (sidecar) {
     const port = sidecar.ports[0];
     const others = all.filter((c) => c !== sidecar).flatMap((c) => c.ports ?? []);

@@ -34,7 +34,7 @@ t.test('the recipe pod: the patch applied to the request object gives the expect
   // The layout, spelled out, so the golden file cannot drift unnoticed.
   const sidecar = patched.spec.containers[1];
   t.equal(sidecar.name, 'promtail');
-  t.equal(sidecar.image, DEFAULT_SETTINGS.image);
+  t.equal(sidecar.image, DEFAULT_SETTINGS.images.promtail);
   t.same(sidecar.ports, [{ name: 'promtail-http', containerPort: 9080, protocol: 'TCP' }]);
   t.same(sidecar.args.slice(0, 2), ['-config.file=/etc/promtail/promtail.yaml', '-config.expand-env=true']);
   t.same(patched.spec.containers[0].volumeMounts.at(-1), { name: 'shared-logs', mountPath: '/var/log/app' });
@@ -274,6 +274,56 @@ t.test('sidecar mode auto: the server asks its node facts per review; the log li
   t.equal(classic.spec.initContainers, undefined, 'a node joined that is too old: classic, at the next review');
   t.match(logLines().at(-1), { sidecarMode: 'classic', sidecarModeReason: 'node_too_old' });
   const metric = await metrics.registry.getSingleMetricAsString('sre_quero_injected_sidecars_total');
-  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="native",chosen_by="auto:nodes_support_native"\} 1/);
-  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="classic",chosen_by="auto:node_too_old"\} 1/);
+  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="native",chosen_by="auto:nodes_support_native",agent="promtail"\} 1/);
+  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="classic",chosen_by="auto:node_too_old",agent="promtail"\} 1/);
+});
+
+t.test('an alloy pod: the same contract (container, port, volumes, status), alloy\'s command line; counted and logged by agent', async (t) => {
+  const { app, logLines, metrics } = testApp();
+  const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.agent]: 'alloy' });
+  const body = (await post(app, review)).json();
+  t.equal(body.response.allowed, true);
+  t.notOk('warnings' in body.response, 'the agent annotation is a known key');
+  const patched = applyResponse(review.request.object, body.response);
+  const sidecar = patched.spec.containers[1];
+  t.equal(sidecar.name, 'promtail', 'the container keeps its name: the enforcement policy and selectors rely on it');
+  t.equal(sidecar.image, DEFAULT_SETTINGS.images.alloy);
+  t.same(sidecar.args, ['run', '/etc/promtail/config.alloy', '--server.http.listen-addr=:9080', '--storage.path=/run/promtail', '--disable-reporting', '--server.http.disable-support-bundle']);
+  t.same(sidecar.ports, [{ name: 'promtail-http', containerPort: 9080, protocol: 'TCP' }]);
+  t.same(sidecar.startupProbe, { tcpSocket: { port: 'promtail-http' }, periodSeconds: 1, failureThreshold: 60 });
+  t.notOk('readinessProbe' in sidecar, 'no readiness probe, as for promtail');
+  t.same(sidecar.volumeMounts, [
+    { name: 'shared-logs', mountPath: '/var/log/app', readOnly: true },
+    { name: 'promtail-config', mountPath: '/etc/promtail', readOnly: true },
+    { name: 'promtail-positions', mountPath: '/run/promtail' },
+    { name: 'promtail-tmp', mountPath: '/tmp' },
+  ]);
+  t.same(patched.spec.volumes.slice(1), [
+    { name: 'shared-logs', emptyDir: {} },
+    { name: 'promtail-positions', emptyDir: {} },
+    { name: 'promtail-config', configMap: { name: 'promtail-sidecar-config' } },
+    { name: 'promtail-tmp', emptyDir: {} },
+  ]);
+  t.match(JSON.parse(patched.metadata.annotations[ANNOTATIONS.status]), { sidecar: 'promtail', agent: 'alloy', image: 'grafana/alloy:v1.19.2', metricsPort: 9080 });
+  t.match(logLines().at(-1), { decision: 'injected', agent: 'alloy', agentFrom: 'annotation' });
+  const metric = await metrics.registry.getSingleMetricAsString('sre_quero_injected_sidecars_total');
+  t.match(metric, /sre_quero_injected_sidecars_total\{sidecar_mode="classic",chosen_by="settings",agent="alloy"\} 1/);
+
+  review.request.object = patched;
+  t.same((await post(app, review)).json().response, { uid: review.request.uid, allowed: true }, 'idempotent');
+});
+
+t.test('the agent annotation: an unknown agent, or one the settings forbid, is refused with what is allowed', async (t) => {
+  const { app } = testApp({ settings: { ...DEFAULT_SETTINGS, agent: 'alloy', allowedAgents: ['alloy'] } });
+  const unknown = (await post(app, withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.agent]: 'fluentd' }))).json();
+  t.equal(unknown.response.allowed, false);
+  t.equal(unknown.response.status.code, 400);
+  t.equal(unknown.response.status.message, 'annotation logging.sre-quero/agent: "fluentd" is not valid; expected "promtail" or "alloy"');
+  const forbidden = (await post(app, withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.agent]: 'promtail' }))).json();
+  t.equal(forbidden.response.status.code, 400);
+  t.equal(forbidden.response.status.message, 'annotation logging.sre-quero/agent: "promtail" is not allowed here; expected "alloy" (the agents the platform allows, settings allowedAgents)');
+  const image = (await post(app, withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.image]: 'grafana/promtail:3.6.11' }))).json();
+  t.match(image.response.status.message, /^annotation logging\.sre-quero\/image: "grafana\/promtail:3\.6\.11" is not valid; expected an image of grafana\/alloy or docker\.io\/grafana\/alloy .*\(the pod runs the alloy agent\)$/);
+  const plain = (await post(app, withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true' }))).json();
+  t.equal(applyResponse(recipeReview().request.object, plain.response).spec.containers[1].image, 'grafana/alloy:v1.19.2', 'the settings\' agent');
 });

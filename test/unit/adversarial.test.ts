@@ -1,4 +1,5 @@
 import t from 'tap';
+import { injectPod, type PodTemplate } from '../../src/injection/index.js';
 import { adversarialCase, checkCase, podProblems } from '../helpers/adversarial.js';
 
 // A fixed sample of adversarial reviews (seeds 1..N): every answer is a clean
@@ -21,6 +22,20 @@ t.test(`${CASES} adversarial reviews: no crash, no invalid pod, no unclipped mes
   for (const outcome of ['injected', 'skipped', 'refused']) t.ok((counts[outcome] ?? 0) > CASES / 50, `${outcome}: ${counts[outcome]}`);
 });
 
+t.test('the sample injects both agents and refuses bad agent annotations', async (t) => {
+  const agents: Record<string, number> = {};
+  let agentRefusals = 0;
+  for (let seed = 1; seed <= CASES; seed++) {
+    const { review, settings, mode, nodes } = adversarialCase(seed);
+    const result = injectPod(structuredClone(review.request.object) as PodTemplate, settings, mode, nodes);
+    if (result.kind === 'injected') agents[result.sidecar.agent] = (agents[result.sidecar.agent] ?? 0) + 1;
+    if (result.kind === 'refused' && result.message.startsWith('annotation logging.sre-quero/agent:')) agentRefusals++;
+  }
+  t.comment(JSON.stringify({ ...agents, agentRefusals }));
+  t.ok((agents.promtail ?? 0) > 10 && (agents.alloy ?? 0) > 10, 'both agents injected');
+  t.ok(agentRefusals > 10, 'unknown or forbidden agents refused');
+});
+
 t.test('the same seed gives the same case', async (t) => {
   t.same(adversarialCase(42).review, adversarialCase(42).review);
   t.notSame(adversarialCase(42).review, adversarialCase(43).review);
@@ -35,5 +50,7 @@ t.test('podProblems finds what it claims to (a checker that cannot fail proves n
   t.match(podProblems(pod({ hostNetwork: true, containers: [{ name: 'a', ports: [{ containerPort: 80 }] }, { name: 'b', ports: [{ containerPort: 80 }] }] }), false), [/host port 80 used twice/]);
   const sidecar = { name: 'promtail', args: ['-config.file=/x'], ports: [{ name: 'promtail-http', containerPort: 9080 }] };
   t.match(podProblems(pod({ containers: [{ name: 'a', ports: [{ containerPort: 9080 }] }, sidecar] }), false), [/sidecar's port/]);
+  const alloy = { name: 'promtail', args: ['run', '/etc/promtail/config.alloy'], ports: [{ name: 'promtail-http', containerPort: 9080 }] };
+  t.match(podProblems(pod({ containers: [{ name: 'a', ports: [{ name: 'promtail-http', containerPort: 80 }] }, alloy] }), false), [/sidecar's port/], 'an alloy sidecar too');
   t.ok(podProblems(pod({}), true).some((p) => p.startsWith('restricted:')), 'an unconfined container is not restricted');
 });

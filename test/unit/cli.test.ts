@@ -179,9 +179,14 @@ t.test('explain -f: injected, skipped and refused pod templates, each with its r
   t.equal(result.stderr, '');
   const paragraphs = result.stdout.split('\n\n');
   t.equal(paragraphs.length, 3, 'one paragraph per pod template');
-  t.match(paragraphs[0], /^document 1 \(Deployment web\): injected \(annotation_opt_in\) in a namespace without the injection label \(--mode annotated\)\n  why: the pod template asks for it \(logging\.sre-quero\/sidecar: "true"\)\n  change: to go without: remove the annotation or set logging\.sre-quero\/sidecar: "false"$/);
+  t.match(paragraphs[0], /^document 1 \(Deployment web\): injected \(annotation_opt_in\) in a namespace without the injection label \(--mode annotated\)\n  why: the pod template asks for it \(logging\.sre-quero\/sidecar: "true"\)\n  change: to go without: remove the annotation or set logging\.sre-quero\/sidecar: "false"\n  agent: promtail, chosen by the settings \(agent\)$/);
   t.match(paragraphs[1], /^document 2 \(Pod plain\): skipped \(not_requested\) .*\n  why: the pod template does not ask for the sidecar.*\n  change: set logging\.sre-quero\/sidecar: "true" on the pod template, or label the namespace logging\.sre-quero\/injection=enabled$/);
   t.match(paragraphs[2], /^document 3 \(Job once\): refused \(needs_native_sidecar\) .*\n  why: restartPolicy Never \(a Job's pod\): a classic sidecar keeps running after the app exits/);
+
+  const alloy = await run(['explain', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: a, annotations: {logging.sre-quero/sidecar: "true", logging.sre-quero/agent: alloy}}\nspec: {containers: [{name: app, image: nginx}]}\n');
+  t.match(alloy.stdout, /\n  agent: alloy, chosen by the pod template's logging\.sre-quero\/agent annotation\n$/);
+  const forbidden = await run(['explain', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: a, annotations: {logging.sre-quero/sidecar: "true", logging.sre-quero/agent: fluent-bit}}\nspec: {containers: [{name: app, image: nginx}]}\n');
+  t.match(forbidden.stdout, /refused \(invalid_annotation\) .*\n  why: annotation logging\.sre-quero\/agent: "fluent-bit" is not valid; expected "promtail" or "alloy"\n/);
 
   const enabled = await run(['explain', '--mode', 'enabled', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: plain}\nspec: {containers: [{name: app, image: nginx}]}\n');
   t.match(enabled.stdout, /^document 1 \(Pod plain\): injected \(namespace_enabled\) in a namespace labelled logging\.sre-quero\/injection=enabled \(--mode enabled\)\n/);

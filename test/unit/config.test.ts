@@ -303,9 +303,11 @@ t.test('loadSettings', async (t) => {
       ].join('\n'),
     );
     t.strictSame(settings, {
-      image: 'docker.io/grafana/promtail:3.5.0',
+      agent: 'promtail',
+      allowedAgents: ['promtail', 'alloy'],
+      images: { promtail: 'docker.io/grafana/promtail:3.5.0', alloy: 'grafana/alloy:v1.19.2' },
       sidecarMode: 'classic',
-      allowedImageRepositories: ['grafana/promtail', 'docker.io/grafana/promtail'],
+      allowedImageRepositories: { promtail: ['grafana/promtail', 'docker.io/grafana/promtail'], alloy: ['grafana/alloy', 'docker.io/grafana/alloy'] },
       logPath: '/srv/app/logs',
       logGlob: '*.log',
       metricsPort: 9080,
@@ -322,9 +324,11 @@ t.test('loadSettings', async (t) => {
   t.test('JSON is YAML too; every field can be set', async (t) => {
     const settings = settingsFrom(
       JSON.stringify({
-        image: 'registry.local/promtail:3.6.0',
+        agent: 'alloy',
+        allowedAgents: ['alloy'],
+        images: { promtail: 'registry.local/promtail:3.6.0', alloy: 'registry.local/alloy:v1.19.2' },
         sidecarMode: 'native',
-        allowedImageRepositories: ['registry.local/promtail'],
+        allowedImageRepositories: { promtail: ['registry.local/promtail'], alloy: ['registry.local/alloy'] },
         logPath: '/data/logs',
         logGlob: '**/*.json',
         metricsPort: 9100,
@@ -335,9 +339,11 @@ t.test('loadSettings', async (t) => {
       '/s.json',
     );
     t.strictSame(settings, {
-      image: 'registry.local/promtail:3.6.0',
+      agent: 'alloy',
+      allowedAgents: ['alloy'],
+      images: { promtail: 'registry.local/promtail:3.6.0', alloy: 'registry.local/alloy:v1.19.2' },
       sidecarMode: 'native',
-      allowedImageRepositories: ['registry.local/promtail'],
+      allowedImageRepositories: { promtail: ['registry.local/promtail'], alloy: ['registry.local/alloy'] },
       logPath: '/data/logs',
       logGlob: '**/*.json',
       metricsPort: 9100,
@@ -346,6 +352,57 @@ t.test('loadSettings', async (t) => {
       resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     });
     t.ok(isDeepFrozen(settings));
+  });
+
+  t.test('agents: the default agent, the ones pods may pick, and an image and repositories per agent', async (t) => {
+    const alloy = settingsFrom('agent: alloy\n');
+    t.equal(alloy.agent, 'alloy');
+    t.strictSame(alloy.allowedAgents, ['promtail', 'alloy'], 'both allowed by default');
+    t.strictSame(alloy.images, { promtail: 'grafana/promtail:3.6.11', alloy: 'grafana/alloy:v1.19.2' }, 'the pinned images by default');
+    t.strictSame(settingsFrom('allowedAgents: [alloy, promtail, alloy]\n').allowedAgents, ['promtail', 'alloy'], 'duplicates and order do not matter');
+    t.strictSame(settingsFrom('agent: alloy\nallowedAgents: [alloy]\n').allowedAgents, ['alloy'], 'promtail forbidden: only alloy pods');
+
+    const mirrored = settingsFrom(['images:', '  alloy: registry.local/grafana/alloy:v1.19.2', 'allowedImageRepositories:', '  alloy: [registry.local/grafana/alloy]', ''].join('\n'));
+    t.strictSame(mirrored.images, { promtail: 'grafana/promtail:3.6.11', alloy: 'registry.local/grafana/alloy:v1.19.2' }, 'one agent set, the other keeps its default');
+    t.strictSame(mirrored.allowedImageRepositories, { promtail: ['grafana/promtail', 'docker.io/grafana/promtail'], alloy: ['registry.local/grafana/alloy'] });
+    t.ok(isDeepFrozen(mirrored));
+  });
+
+  t.test('the form from before alloy still works: image and a list of repositories are promtail\'s', async (t) => {
+    const settings = settingsFrom('image: registry.local/promtail:3.6.0\nallowedImageRepositories: [registry.local/promtail]\n');
+    t.strictSame(settings.images, { promtail: 'registry.local/promtail:3.6.0', alloy: 'grafana/alloy:v1.19.2' });
+    t.strictSame(settings.allowedImageRepositories, { promtail: ['registry.local/promtail'], alloy: ['grafana/alloy', 'docker.io/grafana/alloy'] });
+    t.equal(settings.agent, 'promtail');
+    t.equal(settingsFrom('image: grafana/promtail:3.6.0\nimages: {promtail: grafana/promtail:3.6.0}\n').images.promtail, 'grafana/promtail:3.6.0', 'both, naming the same image');
+    expectConfigError(
+      t,
+      () => settingsFrom('image: grafana/promtail:3.6.0\nimages: {promtail: grafana/promtail:3.6.11}\n'),
+      'SQ_SETTINGS_INVALID',
+      'image and images.promtail name different images; image is the older name of images.promtail: keep one',
+    );
+  });
+
+  t.test('agent settings are checked: known agents, the default among the allowed, each image from its own repositories', async (t) => {
+    const cases: [string, string][] = [
+      ['agent: fluent-bit', 'agent: expected "promtail" or "alloy"'],
+      ['agent: Alloy', 'agent: expected "promtail" or "alloy"'],
+      ['allowedAgents: []', 'allowedAgents'],
+      ['allowedAgents: [alloy, vector]', 'allowedAgents.1: expected "promtail" or "alloy"'],
+      ['allowedAgents: alloy', 'allowedAgents'],
+      ['allowedAgents: [alloy]', 'agent: promtail is not among allowedAgents (alloy); add it there or pick one of those'],
+      ['agent: alloy\nallowedAgents: [promtail]', 'agent: alloy is not among allowedAgents (promtail)'],
+      ['images: {fluentbit: x:1}', 'images'],
+      ['images: {alloy: 3}', 'images.alloy'],
+      ['images: {alloy: grafana/promtail:3.6.11}', 'images.alloy: expected an image of grafana/alloy or docker.io/grafana/alloy pinned by tag or digest, such as grafana/alloy:v1.19.2 (allowedImageRepositories.alloy)'],
+      ['images: {alloy: grafana/alloy:latest}', 'images.alloy: expected an image of grafana/alloy'],
+      ['images: {promtail: grafana/alloy:v1.19.2}', 'images.promtail: expected an image of grafana/promtail or docker.io/grafana/promtail'],
+      ['allowedImageRepositories: {alloy: [registry.local/alloy]}', 'images.alloy: expected an image of registry.local/alloy pinned by tag or digest, such as registry.local/alloy:v1.19.2'],
+      ['allowedImageRepositories: {alloy: []}', 'allowedImageRepositories'],
+      ['allowedImageRepositories: {vector: [x]}', 'allowedImageRepositories'],
+    ];
+    for (const [content, fragment] of cases) {
+      expectConfigError(t, () => settingsFrom(`${content}\n`), 'SQ_SETTINGS_INVALID', 'settings file /etc/sre-quero/settings.yaml: ', fragment);
+    }
   });
 
   t.test('an empty or comment-only file gives the defaults', async (t) => {

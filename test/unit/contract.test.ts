@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadSettings } from '../../src/config.js';
+import { AGENT_PROFILES, DEFAULT_SETTINGS } from '../../src/injection/index.js';
+import { SIDECAR_ENV } from '../../src/injection/sidecar.js';
 import * as contract from '../../src/webhook-contract.js';
 
 // deploy/base against the contract file: every name deploy/ depends on is
@@ -34,4 +37,31 @@ t.test('the template ConfigMap and the managed-by label', async (t) => {
   t.equal(template?.metadata.name, contract.TEMPLATE_CONFIGMAP_NAME);
   t.equal(template?.metadata.namespace, contract.DEFAULT_NAMESPACE);
   t.equal(contract.MANAGED_BY_LABEL, 'app.kubernetes.io/managed-by', 'the well-known label, so kubectl and dashboards read it');
+});
+
+t.test('the template holds a config per agent, and both ship the same streams to the same Loki', async (t) => {
+  const template = base('promtail-template.yaml').find((doc) => doc.kind === 'ConfigMap') as Json;
+  t.same(Object.keys(template.data).sort(), Object.values(AGENT_PROFILES).map((agent) => agent.configKey).sort(), 'one key per agent, named as agents.ts says');
+
+  const promtail = parse(template.data['promtail.yaml']) as Json;
+  const alloy = template.data['config.alloy'] as string;
+  t.equal(promtail.clients.length, 1);
+  t.same([...alloy.matchAll(/^\s*url\s*=\s*"([^"]+)"/gm)].map((m) => m[1]), [promtail.clients[0].url], 'the same Loki push URL in both: change both');
+
+  // promtail: label -> ${ENV}; alloy: "label" = sys.env("ENV").
+  const promtailLabels = Object.fromEntries(
+    Object.entries(promtail.scrape_configs[0].static_configs[0].labels as Record<string, string>).map(([label, value]) => [label, /^\$\{(\w+)\}$/.exec(value)?.[1]]),
+  );
+  const alloyLabels = Object.fromEntries([...alloy.matchAll(/"(\w+)"\s*=\s*sys\.env\("(\w+)"\)/g)].map((m) => [m[1], m[2]]));
+  t.same(alloyLabels, promtailLabels, 'the same labels (and __path__) from the same variables');
+  t.same(Object.keys(promtailLabels).sort(), ['__path__', 'container', 'job', 'namespace', 'node', 'pod']);
+  t.same(new Set(Object.values(alloyLabels)), new Set(Object.values(SIDECAR_ENV)), 'every variable the sidecar sets, and only those');
+  t.match(alloy, /local\.file_match "app" \{[^}]*\}\]\s*sync_period\s*=\s*"1s"/s, 'new files found within a second, as promtail\'s -target.sync-period=1s');
+  t.match(alloy, /loki\.source\.file "app" \{\s*targets\s*=\s*local\.file_match\.app\.targets\s*forward_to\s*=\s*\[loki\.write\.default\.receiver\]/);
+});
+
+t.test('the shipped settings load, and name the default agent and both images', async (t) => {
+  const [settings] = base('settings.yaml').filter((doc) => doc.kind === 'ConfigMap');
+  const loaded = loadSettings('settings.yaml', () => settings?.data['settings.yaml']);
+  t.strictSame(loaded, DEFAULT_SETTINGS, 'what deploy/ ships is the built-in default, written out');
 });

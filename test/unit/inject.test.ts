@@ -183,6 +183,7 @@ t.test('default layout on a one-container pod', async (t) => {
   t.type(statusText, 'string');
   t.strictSame(statusOf(result), {
     sidecar: 'promtail',
+    agent: 'promtail',
     sidecarMode: 'classic',
     sidecarModeFrom: 'settings',
     image: 'grafana/promtail:3.6.11',
@@ -446,8 +447,8 @@ t.test('annotation overrides', async (t) => {
   t.test('settings supply the defaults that annotations override', async (t) => {
     const settings: InjectorSettings = deepFreeze({
       ...DEFAULT_SETTINGS,
-      image: 'registry.local/promtail:3.6.0',
-      allowedImageRepositories: ['registry.local/promtail'],
+      images: { ...DEFAULT_SETTINGS.images, promtail: 'registry.local/promtail:3.6.0' },
+      allowedImageRepositories: { ...DEFAULT_SETTINGS.allowedImageRepositories, promtail: ['registry.local/promtail'] },
       logPath: '/srv/app/logs',
       logGlob: '*.txt',
       metricsPort: 9200,
@@ -898,6 +899,7 @@ t.test('a hand-written init container named promtail is a conflict, not an injec
 
 t.test('ANNOTATIONS names every key under the prefix', async (t) => {
   t.strictSame(Object.values(ANNOTATIONS).sort(), [
+    'agent',
     'config-map',
     'containers',
     'cpu-limit',
@@ -936,4 +938,144 @@ t.test('podShapeProblem', async (t) => {
     [{ spec: { containers: [{ name: 'a' }], volumes: [{}] } }, 'o.spec.volumes[0] must be an object with a non-empty name'],
   ];
   for (const [value, problem] of cases) t.equal(podShapeProblem(value, 'o'), problem, problem);
+});
+
+// ---------------------------------------------------------------- agents
+
+/** The alloy sidecar: the recipe's layout, alloy's command line and image, and a /tmp of its own. */
+function expectedAlloySidecar(shape: Partial<SidecarShape> = {}): Container {
+  const promtail = expectedSidecar({ image: 'grafana/alloy:v1.19.2', ...shape });
+  return {
+    ...promtail,
+    args: [
+      'run',
+      '/etc/promtail/config.alloy',
+      `--server.http.listen-addr=:${shape.port ?? 9080}`,
+      '--storage.path=/run/promtail',
+      '--disable-reporting',
+      '--server.http.disable-support-bundle',
+    ],
+    volumeMounts: [...(promtail.volumeMounts ?? []), { name: 'promtail-tmp', mountPath: '/tmp' }],
+  };
+}
+const AGENT = A('agent');
+const alloyVolumes = (configMap?: string): Volume[] => [...layoutVolumes(configMap), { name: 'promtail-tmp', emptyDir: {} }];
+
+t.test('agent alloy by annotation: the same contract, alloy\'s command line, its config key, a /tmp volume', async (t) => {
+  const result = injected(t, makePod({ annotations: { [AGENT]: 'alloy' } }));
+  t.strictSame(sidecarOf(result), expectedAlloySidecar(), 'the whole container');
+  t.strictSame(result.pod.spec.volumes?.slice(1), alloyVolumes(), 'the layout\'s volumes, the same ConfigMap, and promtail-tmp');
+  t.strictSame(containerOf(result, 'web')?.volumeMounts?.at(-1), { name: 'shared-logs', mountPath: '/var/log/app' }, 'the app\'s side is the same');
+  t.match(statusOf(result), { sidecar: 'promtail', agent: 'alloy', image: 'grafana/alloy:v1.19.2', metricsPort: 9080, configMap: 'promtail-sidecar-config' });
+  t.strictSame(result.sidecar, { agent: 'alloy', agentFrom: 'annotation', sidecarMode: 'classic', sidecarModeFrom: 'settings' });
+  t.match(inject(result.pod), { kind: 'skipped', reason: 'already_injected' }, 'injected once');
+  t.strictSame(sidecarOf(injected(t, makePod({ annotations: { [AGENT]: 'promtail' } }))), expectedSidecar(), 'promtail by name: the recipe');
+});
+
+t.test('agent alloy with the other options: port, glob, credentials, native mode', async (t) => {
+  const result = injected(
+    t,
+    makePod({
+      annotations: { [AGENT]: 'alloy', [A('metrics-port')]: '9180', [A('log-glob')]: '**/*.json', [A('credentials-secret')]: 'loki', [A('sidecar-mode')]: 'native' },
+      restartPolicy: 'Never',
+    }),
+  );
+  const [sidecar] = result.pod.spec.initContainers ?? [];
+  const expected = expectedAlloySidecar({ port: 9180, glob: '**/*.json' });
+  t.strictSame(sidecar, {
+    ...expected,
+    restartPolicy: 'Always',
+    volumeMounts: [...(expected.volumeMounts ?? []), { name: 'promtail-credentials', mountPath: '/etc/promtail-credentials', readOnly: true }],
+  });
+  t.strictSame(result.pod.spec.volumes?.slice(1), [...alloyVolumes(), { name: 'promtail-credentials', secret: { secretName: 'loki', optional: true } }]);
+});
+
+t.test('agent from the settings; the annotation picks another', async (t) => {
+  const alloy: InjectorSettings = deepFreeze({ ...DEFAULT_SETTINGS, agent: 'alloy' });
+  const fromSettings = injected(t, makePod(), 'annotated', alloy);
+  t.strictSame(sidecarOf(fromSettings), expectedAlloySidecar());
+  t.match(fromSettings.sidecar, { agent: 'alloy', agentFrom: 'settings' });
+  const back = injected(t, makePod({ annotations: { [AGENT]: 'promtail' } }), 'annotated', alloy);
+  t.strictSame(sidecarOf(back), expectedSidecar(), 'a pod may stay on promtail while it is allowed');
+  t.strictSame(back.pod.spec.volumes?.slice(1), layoutVolumes(), 'no /tmp volume for promtail');
+  t.match(back.sidecar, { agent: 'promtail', agentFrom: 'annotation' });
+
+  const mirrored: InjectorSettings = deepFreeze({
+    ...alloy,
+    images: { ...alloy.images, alloy: 'registry.local/grafana/alloy:v1.19.2' },
+    allowedImageRepositories: { ...alloy.allowedImageRepositories, alloy: ['registry.local/grafana/alloy'] },
+  });
+  t.equal(sidecarOf(injected(t, makePod(), 'annotated', mirrored))?.image, 'registry.local/grafana/alloy:v1.19.2', 'the settings\' image for the agent');
+});
+
+t.test('the agent annotation is validated: a known agent, one the platform allows', async (t) => {
+  for (const value of ['Alloy', 'fluent-bit', '', 'alloy ', 'promtail,alloy']) {
+    expectRefused(t, inject(makePod({ annotations: { [AGENT]: value } })), 'invalid_annotation', `annotation logging.sre-quero/agent: "${value}" is not valid; expected "promtail" or "alloy"`);
+  }
+  const alloyOnly: InjectorSettings = deepFreeze({ ...DEFAULT_SETTINGS, agent: 'alloy', allowedAgents: ['alloy'] });
+  expectRefused(
+    t,
+    inject(makePod({ annotations: { [AGENT]: 'promtail' } }), 'annotated', alloyOnly),
+    'invalid_annotation',
+    'annotation logging.sre-quero/agent: "promtail" is not allowed here; expected "alloy" (the agents the platform allows, settings allowedAgents)',
+  );
+  t.equal(injected(t, makePod({ annotations: { [AGENT]: 'alloy' } }), 'annotated', alloyOnly).sidecar.agent, 'alloy', 'the allowed one is fine');
+  t.match(inject(makePod({ annotations: { [SIDECAR]: 'false', [AGENT]: 'x' } })), { kind: 'skipped' }, 'not validated when the pod is not injected');
+});
+
+t.test('the image annotation must be an image of the pod\'s agent', async (t) => {
+  const alloyImage = 'docker.io/grafana/alloy:v1.19.1';
+  const withAlloy = injected(t, makePod({ annotations: { [AGENT]: 'alloy', [A('image')]: alloyImage } }));
+  t.strictSame(sidecarOf(withAlloy), expectedAlloySidecar({ image: alloyImage }));
+  expectRefused(
+    t,
+    inject(makePod({ annotations: { [AGENT]: 'alloy', [A('image')]: 'grafana/promtail:3.6.11' } })),
+    'invalid_annotation',
+    'annotation logging.sre-quero/image: "grafana/promtail:3.6.11" is not valid; expected an image of grafana/alloy or docker.io/grafana/alloy pinned by tag or digest, such as grafana/alloy:v1.19.2 (the pod runs the alloy agent); that is an image of the promtail agent: set logging.sre-quero/agent: "promtail" to run it',
+  );
+  expectRefused(
+    t,
+    inject(makePod({ annotations: { [A('image')]: 'grafana/alloy:v1.19.2' } })),
+    'invalid_annotation',
+    'such as grafana/promtail:3.6.11 (the pod runs the promtail agent); that is an image of the alloy agent: set logging.sre-quero/agent: "alloy" to run it',
+  );
+  const promtailOnly: InjectorSettings = deepFreeze({ ...DEFAULT_SETTINGS, allowedAgents: ['promtail'] });
+  const refused = inject(makePod({ annotations: { [A('image')]: 'grafana/alloy:v1.19.2' } }), 'annotated', promtailOnly);
+  expectRefused(t, refused, 'invalid_annotation', '(the pod runs the promtail agent)');
+  t.notOk(refused.kind === 'refused' && refused.message.includes('set logging.sre-quero/agent'), 'no hint towards an agent the platform forbids');
+  expectRefused(t, inject(makePod({ annotations: { [AGENT]: 'alloy', [A('image')]: 'grafana/alloy:latest' } })), 'invalid_annotation', '(the pod runs the alloy agent)');
+});
+
+t.test('promtail-tmp: an identical emptyDir is reused, anything else conflicts; promtail pods leave it alone', async (t) => {
+  const alloy = { [AGENT]: 'alloy' };
+  const same = injected(t, makePod({ annotations: alloy, volumes: [{ name: 'promtail-tmp', emptyDir: {} }] }));
+  t.strictSame(statusOf(same).reusedVolumes, ['promtail-tmp']);
+  t.equal(same.pod.spec.volumes?.filter((v) => v.name === 'promtail-tmp').length, 1);
+  for (const volume of [{ name: 'promtail-tmp', emptyDir: { medium: 'Memory' } }, { name: 'promtail-tmp', hostPath: { path: '/tmp' } }]) {
+    expectRefused(t, inject(makePod({ annotations: alloy, volumes: [volume] })), 'volume_conflict', 'volume "promtail-tmp" already exists and differs from the one sre-quero adds', OPT_OUT_HINT);
+  }
+  const promtail = injected(t, makePod({ volumes: [{ name: 'promtail-tmp', hostPath: { path: '/tmp' } }] }));
+  t.strictSame(statusOf(promtail).reusedVolumes, [], 'not a volume promtail pods get');
+  t.strictSame(promtail.pod.spec.volumes?.[0], { name: 'promtail-tmp', hostPath: { path: '/tmp' } });
+  const appTmp = injected(t, makePod({ annotations: alloy, volumes: [{ name: 'tmp', emptyDir: {} }], containers: [webContainer({ volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] })] }));
+  t.strictSame(containerOf(appTmp, 'web')?.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }, { name: 'shared-logs', mountPath: '/var/log/app' }], 'the app\'s own /tmp is its own: the sidecar mounts promtail-tmp in itself only');
+});
+
+t.test('a hand-written promtail container is a conflict whatever the agent, named in the message', async (t) => {
+  expectRefused(
+    t,
+    inject(makePod({ annotations: { [AGENT]: 'alloy' }, containers: [webContainer(), { name: 'promtail', image: 'grafana/promtail:3.6.11' }] })),
+    'container_conflict',
+    'container "promtail" already exists; sre-quero adds its own alloy sidecar: remove the hand-written one',
+  );
+});
+
+t.test('switching agents: an injected pod keeps its sidecar; new pods of the template get the new agent', async (t) => {
+  const promtailPod = injected(t, makePod());
+  const annotations = { ...promtailPod.pod.metadata?.annotations, [AGENT]: 'alloy' };
+  const relabelled: PodTemplate = { ...promtailPod.pod, metadata: { ...promtailPod.pod.metadata, annotations } };
+  t.match(inject(relabelled), { kind: 'skipped', reason: 'already_injected' }, 'a pod is injected once: its containers cannot change anyway');
+  const next = injected(t, makePod({ annotations: { [AGENT]: 'alloy' } }));
+  t.strictSame(sidecarOf(next), expectedAlloySidecar(), 'the rollout\'s new pod');
+  t.match(inject(makePod(), 'annotated', { ...DEFAULT_SETTINGS, agent: 'alloy' }), { kind: 'injected', sidecar: { agent: 'alloy' } }, 'the same for a settings change');
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import t from 'tap';
 import type { ConflictEvent, ReconcilerApi, WriteOutcome } from '../../src/reconciler/api.js';
 import type { ConfigMapLike } from '../../src/reconciler/config-maps.js';
@@ -10,7 +11,10 @@ import { slimConfigMap, slimPod, slimService } from '../../src/reconciler/slim.j
 // it makes, every conflict it reports, and what it asks sidecars. No cluster.
 
 const NS = 'shop';
-const TEMPLATE = { namespace: 'sre-quero', name: 'sre-quero-promtail-template', key: 'promtail.yaml' };
+const TEMPLATE = { namespace: 'sre-quero', name: 'sre-quero-promtail-template' };
+/** The central template: a key per agent. */
+const TEMPLATE_DATA = { 'promtail.yaml': 'clients: [{url: http://loki}]\n', 'config.alloy': 'loki.write "default" {\n  endpoint { url = "http://loki" }\n}\n' };
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const CONFIG_MAP = 'promtail-sidecar-config';
 const OUR_PORT: ServicePort = { name: 'promtail-http', port: 9080, targetPort: 'promtail-http', protocol: 'TCP' };
 const OWNED = [{ manager: 'sre-quero', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:ports': { 'k:{"port":9080,"protocol":"TCP"}': {} } } } }];
@@ -59,13 +63,13 @@ class FakeApi implements ReconcilerApi {
   }
 }
 
-function setup(state: { pods?: PodLike[]; services?: ServiceLike[]; configMap?: ConfigMapLike; template?: string | undefined } = {}) {
+function setup(state: { pods?: PodLike[]; services?: ServiceLike[]; configMap?: ConfigMapLike; template?: Record<string, string> | undefined } = {}) {
   const api = new FakeApi();
   const caches = {
     pods: state.pods ?? [],
     services: state.services ?? [],
     configMap: state.configMap,
-    template: 'template' in state ? state.template : 'clients: [{url: http://loki}]\n',
+    template: 'template' in state ? state.template : (TEMPLATE_DATA as Record<string, string>),
   };
   const conflicts: string[] = [];
   const logs: string[] = [];
@@ -153,19 +157,58 @@ t.test('ConfigMap: created from the template where pods mount it; updated later,
   const created = '2026-11-20T10:00:00Z';
   const { api, caches, reconciler, logs, reloads } = setup({ pods: [pod('web-1', { ip: '10.0.0.7', createdAt: created }), pod('web-2')] });
   await reconciler.reconcile(NS);
-  t.same(api.calls, [`get ConfigMap shop/${CONFIG_MAP}`, `apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify({ 'promtail.yaml': caches.template })}`], 'looked up (not in the cache), then created');
+  t.same(api.calls, [`get ConfigMap shop/${CONFIG_MAP}`, `apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify(TEMPLATE_DATA)}`], 'looked up (not in the cache), then created with every key of the template');
   t.same(logs, ['info promtail ConfigMap created']);
   t.same(reloads, [], 'a new ConfigMap: every sidecar reads it at start');
 
-  caches.configMap = { metadata: { name: CONFIG_MAP, namespace: NS, uid: 'cm', labels: { 'app.kubernetes.io/managed-by': 'sre-quero' } }, data: { 'promtail.yaml': caches.template as string } };
+  caches.configMap = { metadata: { name: CONFIG_MAP, namespace: NS, uid: 'cm', labels: { 'app.kubernetes.io/managed-by': 'sre-quero' } }, data: { ...TEMPLATE_DATA } };
   api.calls = [];
   await reconciler.reconcile(NS);
   t.same(api.calls, [], 'in the cache and current: no call at all');
 
-  caches.template = 'clients: [{url: http://loki-2}]\n';
+  caches.template = { ...TEMPLATE_DATA, 'promtail.yaml': 'clients: [{url: http://loki-2}]\n' };
   await reconciler.reconcile(NS);
-  t.same(api.calls, [`apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify({ 'promtail.yaml': caches.template })}`]);
-  t.same(reloads, [[{ key: 'shop/web-1/uid-web-1', namespace: NS, pod: 'web-1', url: 'http://10.0.0.7:9080/reload' }]], 'only the pod with an address is asked');
+  t.same(api.calls, [`apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify(caches.template)}`]);
+  t.same(
+    reloads,
+    [[{ key: 'shop/web-1/uid-web-1', namespace: NS, pod: 'web-1', agent: 'promtail', base: 'http://10.0.0.7:9080', configHash: sha256(caches.template['promtail.yaml'] as string) }]],
+    'only the pod with an address is asked; a status without an agent is a promtail',
+  );
+});
+
+t.test('ConfigMap: every key of the template, each agent asked to reload only when its own key changed', async (t) => {
+  const promtail = pod('web-p', { ip: '10.0.0.7', status: { agent: 'promtail', metricsPort: 9080, configMap: CONFIG_MAP } });
+  const alloy = pod('web-a', { ip: 'fd00::8', status: { agent: 'alloy', metricsPort: 9180, configMap: CONFIG_MAP } });
+  const managed = (data: Record<string, string>): ConfigMapLike => ({ metadata: { name: CONFIG_MAP, namespace: NS, uid: 'cm', labels: { 'app.kubernetes.io/managed-by': 'sre-quero' } }, data });
+  const { api, caches, reconciler, reloads } = setup({ pods: [promtail, alloy], configMap: managed({ ...TEMPLATE_DATA }) });
+
+  const alloyConfig = 'loki.write "default" {\n  endpoint { url = "http://loki-2" }\n}\n';
+  caches.template = { ...TEMPLATE_DATA, 'config.alloy': alloyConfig };
+  await reconciler.reconcile(NS);
+  t.same(api.calls, [`apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify(caches.template)}`]);
+  t.same(reloads, [[{ key: 'shop/web-a/uid-web-a', namespace: NS, pod: 'web-a', agent: 'alloy', base: 'http://[fd00::8]:9180', configHash: sha256(alloyConfig) }]], 'config.alloy changed: only the alloy sidecar, with the SHA-256 of its new file');
+
+  caches.configMap = managed({ ...caches.template });
+  caches.template = { ...caches.template, 'promtail.yaml': 'clients: [{url: http://loki-2}]\n' };
+  await reconciler.reconcile(NS);
+  t.same(reloads[1]?.map((target) => [target.pod, target.agent, target.base]), [['web-p', 'promtail', 'http://10.0.0.7:9080']], 'promtail.yaml changed: only the promtail sidecar');
+
+  caches.configMap = managed({ ...caches.template, 'extra.yaml': 'dropped from the template' });
+  await reconciler.reconcile(NS);
+  t.equal(api.calls.at(-1), `apply ConfigMap shop/${CONFIG_MAP} ${JSON.stringify(caches.template)}`, 'a key the template dropped goes too');
+  t.equal(reloads.length, 2, 'no agent key changed: nobody asked');
+});
+
+t.test('ConfigMap: a template without the key an agent reads is said once per key, and the others still get theirs', async (t) => {
+  const alloy = pod('web-a', { status: { agent: 'alloy', metricsPort: 9080, configMap: CONFIG_MAP } });
+  const { api, reconciler, logs } = setup({ pods: [alloy, pod('web-p')], template: { 'promtail.yaml': TEMPLATE_DATA['promtail.yaml'] } });
+  await reconciler.reconcile(NS);
+  await reconciler.reconcile(NS);
+  t.same(logs.filter((line) => line.startsWith('warn')), ['warn the sidecar template has no key config.alloy, which alloy sidecars read: they cannot start until it has one (deploy/base/promtail-template.yaml ships it)']);
+  t.ok(api.calls.some((call) => call.startsWith('apply ConfigMap')), 'the ConfigMap is applied anyway: promtail sidecars need it');
+  reconciler.templateChanged();
+  await reconciler.reconcile(NS);
+  t.equal(logs.filter((line) => line.startsWith('warn')).length, 2, 'said again after the template changed');
 });
 
 t.test('ConfigMap: a team\'s own of that name is left alone; pods with their own ConfigMap need none; a missing template is said once', async (t) => {

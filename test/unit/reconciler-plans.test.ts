@@ -57,6 +57,7 @@ function makePod(options: PodOptions = {}): PodLike {
 const injected = (name: string, labels: Record<string, string> = { app: 'web' }, metricsPort = 9080, configMap = DEFAULT_CONFIG_MAP): InjectedPod => ({
   name,
   labels: { ...labels, [INJECTED_LABEL]: 'true' },
+  agent: 'promtail',
   metricsPort,
   configMap,
 });
@@ -114,13 +115,20 @@ t.test('readInjectedPod', async (t) => {
     t.strictSame(read(makePod({ status: JSON.stringify({ metricsPort: 9180, configMap: 'team-promtail', image: 'x' }) })), {
       name: 'web-0',
       labels,
+      agent: 'promtail',
       metricsPort: 9180,
       configMap: 'team-promtail',
     });
   });
 
+  t.test('reads the agent from the status annotation; promtail when it names none (pods from before the choice)', async (t) => {
+    t.equal(read(makePod({ status: JSON.stringify({ agent: 'alloy', metricsPort: 9180 }) }))?.agent, 'alloy');
+    t.equal(read(makePod({ status: JSON.stringify({ metricsPort: 9180 }) }))?.agent, 'promtail');
+    t.equal(read(makePod({ status: JSON.stringify({ agent: 'vector' }) }))?.agent, 'promtail');
+  });
+
   t.test('falls back to the defaults for what the status lacks', async (t) => {
-    const expected = (metricsPort: number, configMap: string) => ({ name: 'web-0', labels, metricsPort, configMap });
+    const expected = (metricsPort: number, configMap: string) => ({ name: 'web-0', labels, agent: 'promtail', metricsPort, configMap });
     t.strictSame(read(makePod()), expected(9080, DEFAULT_CONFIG_MAP), 'no annotations at all');
     t.strictSame(read(makePod({ status: '{}' })), expected(9080, DEFAULT_CONFIG_MAP), 'empty status');
     t.strictSame(read(makePod({ status: '{"metricsPort":9180}' })), expected(9180, DEFAULT_CONFIG_MAP), 'port only');
@@ -143,12 +151,12 @@ t.test('readInjectedPod', async (t) => {
       thrown = error;
     }
     t.equal(thrown, undefined, 'does not throw');
-    t.strictSame(result, { name: 'web-0', labels, metricsPort: 9080, configMap: DEFAULT_CONFIG_MAP }, 'defaults');
+    t.strictSame(result, { name: 'web-0', labels, agent: 'promtail', metricsPort: 9080, configMap: DEFAULT_CONFIG_MAP }, 'defaults');
   });
 
   t.test('keeps all the pod labels as they are', async (t) => {
     const pod = makePod({ labels: { app: 'web', tier: 'front', [INJECTED_LABEL]: 'true' } });
-    t.strictSame(read(pod), { name: 'web-0', labels: { app: 'web', tier: 'front', [INJECTED_LABEL]: 'true' }, metricsPort: 9080, configMap: DEFAULT_CONFIG_MAP });
+    t.strictSame(read(pod), { name: 'web-0', labels: { app: 'web', tier: 'front', [INJECTED_LABEL]: 'true' }, agent: 'promtail', metricsPort: 9080, configMap: DEFAULT_CONFIG_MAP });
   });
 
   t.test('is undefined for pods that are not (or no longer) ours', async (t) => {
@@ -364,8 +372,8 @@ t.test('planServicePort', async (t) => {
 // ---------------------------------------------------------------- planConfigMap
 
 t.test('planConfigMap', async (t) => {
-  const template: Template = { key: 'promtail.yaml', content: 'server:\n  http_listen_port: 9080\n' };
-  const data = { 'promtail.yaml': template.content };
+  const template: Template = { 'promtail.yaml': 'server:\n  http_listen_port: 9080\n', 'config.alloy': 'loki.write "default" { }\n' };
+  const data = { ...template };
   const labelled = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
   const existing = (labels: Record<string, string> | undefined, configData?: Record<string, string>): ConfigMapLike => ({
     metadata: { name: DEFAULT_CONFIG_MAP, namespace: 'shop', ...(labels ? { labels } : {}) },
@@ -396,9 +404,11 @@ t.test('planConfigMap', async (t) => {
   t.test('ours: none when identical, apply when it differs', async (t) => {
     t.strictSame(plan(usesDefault, existing(labelled, data)), { kind: 'none' }, 'identical');
     t.strictSame(plan(usesDefault, existing({ ...labelled, extra: 'x' }, data)), { kind: 'none' }, 'extra labels do not matter');
-    t.strictSame(plan(usesDefault, existing(labelled, { 'promtail.yaml': 'old' })), { kind: 'apply', data }, 'content differs');
+    t.strictSame(plan(usesDefault, existing(labelled, { ...data, 'promtail.yaml': 'old' })), { kind: 'apply', data }, 'content differs');
+    t.strictSame(plan(usesDefault, existing(labelled, { ...data, 'config.alloy': 'old' })), { kind: 'apply', data }, 'either key');
+    t.strictSame(plan(usesDefault, existing(labelled, { 'promtail.yaml': template['promtail.yaml'] as string })), { kind: 'apply', data }, 'a key missing (a copy from before config.alloy)');
     t.strictSame(plan(usesDefault, existing(labelled, { ...data, 'extra.yaml': 'x' })), { kind: 'apply', data }, 'extra key');
-    t.strictSame(plan(usesDefault, existing(labelled, { 'other.yaml': template.content })), { kind: 'apply', data }, 'content under another key');
+    t.strictSame(plan(usesDefault, existing(labelled, { 'other.yaml': template['promtail.yaml'] as string, 'config.alloy': template['config.alloy'] as string })), { kind: 'apply', data }, 'content under another key');
     t.strictSame(plan(usesDefault, existing(labelled, {})), { kind: 'apply', data }, 'empty data');
     t.strictSame(plan(usesDefault, existing(labelled)), { kind: 'apply', data }, 'no data');
   });

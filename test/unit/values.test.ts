@@ -1,5 +1,8 @@
 import t from 'tap';
+import { PROMTAIL_TAG } from '../../src/injection/agents.js';
 import {
+  oneOf,
+  parseAgent,
   parseBoolean,
   parseConfigMapName,
   parseContainerList,
@@ -196,7 +199,7 @@ t.test('parseJob', async (t) => {
 
 t.test('parseImage', async (t) => {
   t.test('accepts allowed repositories pinned by tag or digest', async (t) => {
-    const ok = (raw: string) => t.strictSame(parseImage(raw, ALLOWED), { ok: true, value: raw }, `accepts ${raw}`);
+    const ok = (raw: string) => t.strictSame(parseImage(raw, ALLOWED, PROMTAIL_TAG), { ok: true, value: raw }, `accepts ${raw}`);
     ok('grafana/promtail:3.6.11');
     ok('grafana/promtail:3.5.1-amd64');
     ok('docker.io/grafana/promtail:3.6.11');
@@ -206,7 +209,7 @@ t.test('parseImage', async (t) => {
   });
 
   t.test('refuses unpinned, :latest, other repositories and malformed references', async (t) => {
-    const refused = (raw: string) => t.strictSame(parseImage(raw, ALLOWED), { ok: false, expected: IMAGE_FORM }, `refuses ${JSON.stringify(raw)}`);
+    const refused = (raw: string) => t.strictSame(parseImage(raw, ALLOWED, PROMTAIL_TAG), { ok: false, expected: IMAGE_FORM }, `refuses ${JSON.stringify(raw)}`);
     refused('grafana/promtail');
     refused('docker.io/grafana/promtail');
     refused('grafana/promtail:latest');
@@ -228,30 +231,30 @@ t.test('parseImage', async (t) => {
   });
 
   t.test('an uppercase path component is refused even when the allow-list names it', async (t) => {
-    t.equal(parseImage('grafana/Promtail:3.6.0', ['grafana/Promtail']).ok, false);
-    t.equal(parseImage('registry.local/team/Promtail:1', ['registry.local/team/Promtail']).ok, false);
+    t.equal(parseImage('grafana/Promtail:3.6.0', ['grafana/Promtail'], PROMTAIL_TAG).ok, false);
+    t.equal(parseImage('registry.local/team/Promtail:1', ['registry.local/team/Promtail'], PROMTAIL_TAG).ok, false);
   });
 
   t.test('a registry with a port is part of the repository', async (t) => {
     const allowed = ['registry.local:5000/mirror/promtail'];
-    t.strictSame(parseImage('registry.local:5000/mirror/promtail:3.6.0', allowed), { ok: true, value: 'registry.local:5000/mirror/promtail:3.6.0' });
-    t.equal(parseImage('registry.local:5001/mirror/promtail:3.6.0', allowed).ok, false);
+    t.strictSame(parseImage('registry.local:5000/mirror/promtail:3.6.0', allowed, PROMTAIL_TAG), { ok: true, value: 'registry.local:5000/mirror/promtail:3.6.0' });
+    t.equal(parseImage('registry.local:5001/mirror/promtail:3.6.0', allowed, PROMTAIL_TAG).ok, false);
   });
 
   t.test('references longer than 255 characters are refused', async (t) => {
     const repository = `registry.local/${'a'.repeat(230)}`;
     const raw = `${repository}:${'1'.repeat(30)}`;
     t.ok(raw.length > 255);
-    t.equal(parseImage(raw, [repository]).ok, false);
-    t.equal(parseImage(`${repository}:1`, [repository]).ok, true, 'the same repository with a short tag is accepted');
+    t.equal(parseImage(raw, [repository], PROMTAIL_TAG).ok, false);
+    t.equal(parseImage(`${repository}:1`, [repository], PROMTAIL_TAG).ok, true, 'the same repository with a short tag is accepted');
   });
 
   t.test('the accepted form names the allowed repositories, falling back to grafana/promtail', async (t) => {
-    t.strictSame(parseImage('x', ['registry.local/promtail']), {
+    t.strictSame(parseImage('x', ['registry.local/promtail'], PROMTAIL_TAG), {
       ok: false,
       expected: 'an image of registry.local/promtail pinned by tag or digest, such as registry.local/promtail:3.6.11',
     });
-    t.strictSame(parseImage('grafana/promtail:3.6.11', []), {
+    t.strictSame(parseImage('grafana/promtail:3.6.11', [], PROMTAIL_TAG), {
       ok: false,
       expected: 'an image of  pinned by tag or digest, such as grafana/promtail:3.6.11',
     });
@@ -280,6 +283,16 @@ t.test('parseConfigMapName', async (t) => {
     ['', 'Promtail', 'my_config', '-cfg', 'cfg-', 'a..b', '.cfg', 'cfg/other', '../cfg', 'cfg\n', 'a'.repeat(254)],
     CONFIG_MAP_FORM,
   );
+});
+
+t.test('parseAgent: the agents by their exact names', async (t) => {
+  t.strictSame(parseAgent('promtail'), { ok: true, value: 'promtail' });
+  t.strictSame(parseAgent('alloy'), { ok: true, value: 'alloy' });
+  for (const raw of ['', 'Alloy', 'ALLOY', ' alloy', 'alloy\n', 'grafana-alloy', 'fluent-bit', 'promtail,alloy']) {
+    t.strictSame(parseAgent(raw), { ok: false, expected: '"promtail" or "alloy"' }, JSON.stringify(raw));
+  }
+  t.equal(oneOf(['alloy']), '"alloy"');
+  t.equal(oneOf(['a', 'b', 'c']), '"a", "b" or "c"');
 });
 
 t.test('parseBoolean', async (t) => {
@@ -336,7 +349,7 @@ t.test('hostile inputs are refused quickly (no catastrophic backtracking)', asyn
     parseLogGlob,
     parseContainerList,
     parseJob,
-    (raw) => parseImage(raw, ALLOWED),
+    (raw) => parseImage(raw, ALLOWED, PROMTAIL_TAG),
     parsePort,
     parseConfigMapName,
     parseCpu,

@@ -23,6 +23,7 @@ async function main(command: string | undefined): Promise<number> {
           `export KUBECONFIG=${quote(cluster.state.kubeconfig)}`,
           `export PATH=${quote(dirname(cluster.kubectl))}:"$PATH"`,
           `export SRE_QUERO_PROMTAIL_IMAGE=${quote(cluster.promtailImage)}`,
+          `export SRE_QUERO_ALLOY_IMAGE=${quote(cluster.alloyImage)}`,
           `export SRE_QUERO_BUSYBOX_IMAGE=${quote(cluster.busyboxImage)}`,
           `export LOKI_URL=${quote(cluster.state.lokiUrl)}`,
           `export PROMETHEUS_URL=${quote(cluster.state.prometheusUrl)}`,

@@ -48,6 +48,8 @@ export type SuiteStatus =
       node: string;
       version: string;
       busyboxImage: string;
+      /** The alloy image the settings name for logging.sre-quero/agent: alloy. */
+      alloyImage: string;
       lokiUrl: string;
       prometheusUrl: string;
       /** The Loki binary, for tests that run a Loki of their own. */
@@ -83,6 +85,7 @@ export async function suiteUp(log: (line: string) => void): Promise<SuiteStatus>
         node: state.node,
         version: state.version,
         busyboxImage: cluster.busyboxImage,
+        alloyImage: cluster.alloyImage,
         lokiUrl: state.lokiUrl,
         prometheusUrl: state.prometheusUrl,
         loki: cluster.provisioned.loki,

@@ -1,0 +1,10 @@
+// The pure injection core: no I/O, no logger, no HTTP, no Kubernetes client.
+export { ANNOTATIONS, INJECTED_LABEL, PREFIX } from './annotations.js';
+export { decide, isInjected, isWindowsPod, MODES } from './decide.js';
+export { injectPod } from './inject.js';
+export { hasStatus, readStatus, withStatus } from './status.js';
+export { diffToPatch } from './patch.js';
+export { podShapeProblem } from './pod.js';
+export { chooseAutoMode } from './sidecar-mode.js';
+export { DEFAULT_SETTINGS, LAYOUT, PROMTAIL_IMAGE } from './settings.js';
+//# sourceMappingURL=index.js.map

@@ -402,6 +402,13 @@ if (!executable(helm)) {
     t.strictSame(promtailOf(own), { server: { http_listen_port: 9080 }, clients: [{ url: 'http://mine/loki/api/v1/push' }] }, 'promtailTemplate replaces it whole');
   });
 
+  t.test('NOTES: how to check the install, and how to label the release namespace as deploy/base does', async (t) => {
+    const result = run(['install', 'logging', chart, '--namespace', 'platform-logging', '--dry-run=client']);
+    t.equal(result.status, 0, result.stderr);
+    t.match(result.stdout, 'kubectl -n platform-logging rollout status deployment/logging-sre-quero');
+    t.match(result.stdout, 'kubectl label namespace platform-logging logging.sre-quero/injection=disabled');
+  });
+
   t.test('values.schema.json refuses what the server or the chart cannot use', async (t) => {
     for (const [values, what] of [
       [{ certificates: { source: 'vault' } }, 'certificates.source'],

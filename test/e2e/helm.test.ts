@@ -155,11 +155,14 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
   /** The admission-review log lines of a Deployment's pods. */
   const reviews = async (ns: string): Promise<Json[]> => {
     const logs = await kubectl(['-n', ns, 'logs', '-l', SELECTOR, '--tail=-1', '--max-log-requests=10']);
-    return logs.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Json)
-      .filter((line) => line.msg === 'admission review');
+    return logs.stdout.split('\n').flatMap((line) => {
+      try {
+        const parsed = JSON.parse(line) as Json;
+        return parsed.msg === 'admission review' ? [parsed] : [];
+      } catch {
+        return []; // not a log line of the server's (or cut short)
+      }
+    });
   };
   const tlsSecret = () => get(`/api/v1/namespaces/${RELEASE_NAMESPACE}/secrets/${FULLNAME}-tls`);
   const caBundles = async (): Promise<string[]> =>

@@ -1,6 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -247,6 +249,110 @@ if (!executable(helm)) {
     t.equal(mounted.secret.secretName, 'sre-quero-tls', 'the Deployment mounts the serving Secret, not the CA');
     const again = render();
     t.not(find(again, 'Secret', 'sre-quero-ca').data['tls.crt'], ca.data['tls.crt'], 'without a cluster to look up, each rendering makes a new CA');
+  });
+
+  t.test('selfSigned across upgrades (lookup, against a stand-in API server): kept, re-signed by the same CA near expiry, a new CA without one', async (t) => {
+    // `helm template --dry-run=server` renders with lookup as `helm upgrade`
+    // does. The stand-in answers discovery for the chart's kinds and serves
+    // the Secrets a previous release left; every other object is absent.
+    const stored = new Map<string, Json>();
+    const resources = (list: [string, string, boolean][]) => list.map(([name, kind, namespaced]) => ({ name, kind, namespaced, singularName: kind.toLowerCase(), verbs: ['get', 'list'] }));
+    const groups: Record<string, Json[]> = {
+      v1: resources([['secrets', 'Secret', true], ['namespaces', 'Namespace', false], ['configmaps', 'ConfigMap', true], ['services', 'Service', true], ['serviceaccounts', 'ServiceAccount', true]]),
+      'apps/v1': resources([['deployments', 'Deployment', true]]),
+      'policy/v1': resources([['poddisruptionbudgets', 'PodDisruptionBudget', true]]),
+      'rbac.authorization.k8s.io/v1': resources([['clusterroles', 'ClusterRole', false], ['clusterrolebindings', 'ClusterRoleBinding', false], ['roles', 'Role', true], ['rolebindings', 'RoleBinding', true]]),
+      'admissionregistration.k8s.io/v1': resources([['mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false], ['validatingadmissionpolicies', 'ValidatingAdmissionPolicy', false], ['validatingadmissionpolicybindings', 'ValidatingAdmissionPolicyBinding', false]]),
+    };
+    const server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://stand-in').pathname;
+      const reply = (status: number, body: Json) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (path === '/version') return reply(200, { major: '1', minor: '37', gitVersion: 'v1.37.2' });
+      if (path === '/api') return reply(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+      if (path === '/apis') {
+        const named = Object.keys(groups).filter((gv) => gv.includes('/'));
+        return reply(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: named.map((gv) => ({ name: gv.split('/')[0], versions: [{ groupVersion: gv, version: 'v1' }], preferredVersion: { groupVersion: gv, version: 'v1' } })) });
+      }
+      const groupVersion = path === '/api/v1' ? 'v1' : /^\/apis\/(.+\/v1)$/.exec(path)?.[1];
+      if (groupVersion !== undefined && groups[groupVersion]) return reply(200, { kind: 'APIResourceList', groupVersion, resources: groups[groupVersion] });
+      const secret = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(path);
+      const found = secret ? stored.get(`${secret[1]}/${secret[2]}`) : undefined;
+      return found ? reply(200, found) : reply(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => server.close());
+    const kubeconfig = join(home, 'stand-in.kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'stand-in', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+        users: [{ name: 'u', user: { token: 'none' } }],
+        contexts: [{ name: 'c', context: { cluster: 'stand-in', user: 'u' } }],
+        'current-context': 'c',
+      }),
+    );
+    // Not spawnSync: the stand-in answers from this process's event loop.
+    const upgrade = (flags: string[] = []) =>
+      new Promise<{ tls: Json; ca: Json; bundle: string }>((resolve, reject) => {
+        const args = ['template', 'sre-quero', chart, '--namespace', 'sre-quero', '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', kubeconfig, ...flags];
+        const child = spawn(helm, args, { env, timeout: 60_000 });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('close', (status) => {
+          if (status !== 0) return reject(new Error(`helm template --dry-run=server: ${stderr}`));
+          const objects = parseAllDocuments(stdout).map((doc) => doc.toJS() as Json).filter(Boolean);
+          resolve({ tls: find(objects, 'Secret', 'sre-quero-tls'), ca: find(objects, 'Secret', 'sre-quero-ca'), bundle: find(objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle });
+        });
+      });
+    /** The Secrets as the release left them in the cluster (Helm checks it owns them). */
+    const leave = (...secrets: Json[]) => {
+      stored.clear();
+      for (const secret of secrets) {
+        const owned = structuredClone(secret);
+        owned.metadata.annotations = { ...owned.metadata.annotations, 'meta.helm.sh/release-name': 'sre-quero', 'meta.helm.sh/release-namespace': 'sre-quero' };
+        stored.set(`sre-quero/${owned.metadata.name}`, owned);
+      }
+    };
+    const notAfter = (secret: Json) => Number(secret.metadata.annotations['sre-quero.io/not-after']);
+
+    const installed = await upgrade();
+    t.equal(installed.bundle, installed.tls.data['ca.crt'], 'install: the caBundle is the CA');
+    leave(installed.tls, installed.ca);
+    const kept = await upgrade();
+    t.strictSame([kept.tls.data, kept.ca.data, kept.bundle, notAfter(kept.tls)], [installed.tls.data, installed.ca.data, installed.bundle, notAfter(installed.tls)], 'upgrade: everything kept');
+
+    const nearExpiry = structuredClone(installed.tls);
+    nearExpiry.metadata.annotations['sre-quero.io/not-after'] = String(Math.floor(Date.now() / 1000) + 10 * 86_400);
+    leave(nearExpiry, installed.ca);
+    const renewed = await upgrade();
+    t.not(renewed.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'within renewBeforeDays (30) of expiry: a new serving certificate');
+    t.strictSame([renewed.ca.data, renewed.bundle], [installed.ca.data, installed.bundle], 'from the same CA: caBundle unchanged');
+    const caCert = new X509Certificate(decode(installed.ca.data['tls.crt']));
+    t.ok(new X509Certificate(decode(renewed.tls.data['tls.crt'])).checkIssued(caCert), 'signed by it');
+    t.ok(notAfter(renewed.tls) - Date.now() / 1000 > 364 * 86_400, 'valid for another validityDays');
+
+    leave(installed.tls, installed.ca);
+    const forced = await upgrade(['--set', 'certificates.selfSigned.renewBeforeDays=400']);
+    t.not(forced.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'renewBeforeDays beyond the validity: re-signed at every upgrade');
+    t.equal(forced.bundle, installed.bundle);
+
+    const moved = structuredClone(installed.tls);
+    moved.metadata.annotations['sre-quero.io/dns-names'] = 'sre-quero,sre-quero.elsewhere';
+    leave(moved, installed.ca);
+    const renamed = await upgrade();
+    t.not(renamed.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'other DNS names: re-signed');
+    t.equal(renamed.bundle, installed.bundle, 'by the same CA');
+
+    leave(installed.tls);
+    const lost = await upgrade();
+    t.not(lost.bundle, installed.bundle, 'the CA Secret gone: a new CA');
+    t.not(lost.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'and a certificate it signed');
+    t.equal(lost.bundle, lost.tls.data['ca.crt']);
   });
 
   t.test('existingSecret: your Secret and its CA, given as PEM or as base64', async (t) => {

@@ -9,7 +9,7 @@ import { findBinaries, K8S_VERSION, readProvisioned, type Provisioned } from './
 // a person and what the test suite starts before its files run (same code).
 
 /** Image names as provisioning builds them (test/cluster/build/images.sh). */
-const imageName = (archive: string): string => {
+export const imageName = (archive: string): string => {
   const index = JSON.parse(spawnSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8', maxBuffer: 1 << 20 }).stdout) as {
     manifests: { annotations: Record<string, string> }[];
   };

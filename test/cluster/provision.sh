@@ -6,8 +6,8 @@
 #     iptables, conntrack (installed once with apt-get; no service is started);
 #   - Kubernetes components (apiserver, controller-manager, scheduler,
 #     kubelet, kube-proxy, kubectl), etcd, promtail, Loki, Prometheus and
-#     promtool, Grafana Alloy, built from the Go module proxy at the versions
-#     pinned in test/cluster/versions.ts;
+#     promtool, Grafana Alloy, the Helm CLI, built from the Go module proxy at
+#     the versions pinned in test/cluster/versions.ts;
 #   - the images pods run, as OCI archives (pause, busybox, promtail, alloy,
 #     sre-quero's own image from this tree).
 # Progress and timings go to stderr; stdout's only line is the path of the
@@ -27,6 +27,7 @@ PROMTAIL_VERSION=$(pin PROMTAIL_VERSION)
 LOKI_VERSION=$(pin LOKI_VERSION)
 PROMETHEUS_VERSION=$(pin PROMETHEUS_VERSION)
 ALLOY_VERSION=$(pin ALLOY_VERSION)
+HELM_VERSION=$(pin HELM_VERSION)
 CACHE_ROOT=${SRE_QUERO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sre-quero}
 BIN_DIR="$CACHE_ROOT/k8s-v$K8S_VERSION/bin"
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -98,6 +99,14 @@ if [ ! -x "$PROMETHEUS_DIR/prometheus" ] || [ ! -x "$PROMETHEUS_DIR/promtool" ];
   rm -rf "$PROMETHEUS_DIR" && mv "$PROMETHEUS_DIR.tmp" "$PROMETHEUS_DIR"
 fi
 
+# Helm: the chart's tests render and install deploy/helm/sre-quero with it.
+HELM_DIR="$CACHE_ROOT/helm-v$HELM_VERSION"
+if [ ! -x "$HELM_DIR/helm" ] || [ "$("$HELM_DIR/helm" version --template '{{.Version}}' 2>/dev/null)" != "v$HELM_VERSION" ]; then
+  rm -rf "$HELM_DIR.tmp"
+  timed "Helm v$HELM_VERSION" bash "$here/build/helm.sh" "$HELM_VERSION" "$HELM_DIR.tmp"
+  rm -rf "$HELM_DIR" && mv "$HELM_DIR.tmp" "$HELM_DIR"
+fi
+
 # Alloy: the largest build here (37 min and 6.2 GB of memory at its peak on
 # 2 cores, cold); alone, after the others, so the peaks do not add up.
 ALLOY_DIR="$CACHE_ROOT/alloy-v$ALLOY_VERSION"
@@ -124,6 +133,7 @@ cat > "$manifest.tmp" <<JSON
   "prometheus": "$PROMETHEUS_DIR/prometheus",
   "promtool": "$PROMETHEUS_DIR/promtool",
   "alloy": "$ALLOY_DIR/alloy",
+  "helm": "$HELM_DIR/helm",
   "images": {
     "pause": "${archives[0]}",
     "busybox": "${archives[1]}",

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 // The one place that pins what the real-cluster suite runs. provision.sh
 // reads the same numbers (it greps this file), so the two cannot drift.
@@ -18,6 +18,11 @@ export const LOKI_VERSION = '3.7.8';
 export const PROMETHEUS_VERSION = '3.16.0';
 /** Grafana Alloy, promtail's successor: the newest release the Go module proxy serves (build/alloy.sh). */
 export const ALLOY_VERSION = '1.19.2';
+/**
+ * The Helm CLI the chart tests and the Helm install run (build/helm.sh): Helm 4,
+ * the current major, whose module (go 1.26.0) builds with the Go here.
+ */
+export const HELM_VERSION = '4.3.1';
 
 export const cacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
   env.SRE_QUERO_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sre-quero');
@@ -32,6 +37,7 @@ export interface Provisioned {
   prometheus: string;
   promtool: string;
   alloy: string;
+  helm: string;
   images: { pause: string; busybox: string; promtail: string; alloy: string; sreQuero: string };
 }
 
@@ -55,6 +61,16 @@ export interface Binaries {
 export const ENABLE_HINT =
   `real-cluster suite not run: no Kubernetes v${K8S_VERSION} build found; enable it with \`bash test/cluster/provision.sh\` ` +
   '(as root, ~25 min once on 2 cores, cached) or set SRE_QUERO_K8S_BIN to a directory holding the components and etcd';
+
+/**
+ * The helm binary provisioning builds ($CACHE_ROOT/helm-v<HELM_VERSION>/helm,
+ * as the manifest names it), whether or not it is there yet.
+ */
+export const helmPath = (env: NodeJS.ProcessEnv = process.env): string => readProvisioned(env)?.helm ?? join(cacheRoot(env), `helm-v${HELM_VERSION}`, 'helm');
+
+export const HELM_HINT = (path: string): string =>
+  `no Helm v${HELM_VERSION} at ${path}: build it with \`bash test/cluster/build/helm.sh ${HELM_VERSION} ${dirname(path)}\` ` +
+  '(about 7 min once on 2 cores, peak 1 GB), or run `bash test/cluster/provision.sh`, which builds it with the rest';
 
 /** The binaries provision.sh built, or undefined when this machine has not been provisioned. */
 export function findBinaries(env: NodeJS.ProcessEnv = process.env): Binaries | undefined {

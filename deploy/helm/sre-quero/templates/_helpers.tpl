@@ -1,0 +1,155 @@
+{{/*
+Names. With the release named sre-quero every object is named as in
+deploy/base; the names the server itself depends on (src/webhook-contract.ts)
+are fixed below, whatever the release.
+*/}}
+
+{{- define "sre-quero.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The prefix of every object name: the release name, or <release>-sre-quero. */}}
+{{- define "sre-quero.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Fixed by the server (src/webhook-contract.ts): LEASE_NAME, TEMPLATE_CONFIGMAP_NAME. */}}
+{{- define "sre-quero.leaseName" -}}sre-quero-reconciler{{- end }}
+{{- define "sre-quero.templateConfigMapName" -}}sre-quero-promtail-template{{- end }}
+
+{{- define "sre-quero.serviceName" -}}{{ include "sre-quero.fullname" . }}{{- end }}
+
+{{- define "sre-quero.tlsSecretName" -}}
+{{- if eq .Values.certificates.source "existingSecret" }}
+{{- required "certificates.existingSecret.name is required with certificates.source=existingSecret" .Values.certificates.existingSecret.name }}
+{{- else }}
+{{- printf "%s-tls" (include "sre-quero.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* What the API server dials, <service>.<namespace>.svc, and the shorter forms. */}}
+{{- define "sre-quero.dnsNames" -}}
+{{- $svc := include "sre-quero.serviceName" . }}
+{{- $ns := .Release.Namespace }}
+{{- toJson (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns)) }}
+{{- end }}
+
+{{/* Labels: deploy/base's, plus Helm's own on every object's metadata. */}}
+{{- define "sre-quero.helmLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+
+{{- define "sre-quero.labels" -}}
+app.kubernetes.io/name: {{ include "sre-quero.name" . }}
+{{ include "sre-quero.helmLabels" . }}
+{{- end }}
+
+{{/* The webhook pods, as deploy/base selects them. */}}
+{{- define "sre-quero.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sre-quero.name" . }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "sre-quero.webhookLabels" -}}
+{{ include "sre-quero.selectorLabels" . }}
+{{ include "sre-quero.helmLabels" . }}
+{{- end }}
+
+{{/*
+Namespaces the webhook entries and the policy binding select: the entry's own
+expression on the injection label, then the excluded names (the release
+namespace always), then the user's extras. Call with (dict "root" $ "label" <expression>).
+*/}}
+{{- define "sre-quero.namespaceSelector" -}}
+{{- $root := .root }}
+{{- $excluded := concat $root.Values.webhooks.excludedNamespaces (list $root.Release.Namespace) | uniq }}
+{{- $expressions := list .label (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $excluded) }}
+{{- $extra := $root.Values.webhooks.namespaceSelector | default dict }}
+{{- $selector := dict "matchExpressions" (concat $expressions ($extra.matchExpressions | default list)) }}
+{{- with $extra.matchLabels }}
+{{- $_ := set $selector "matchLabels" . }}
+{{- end }}
+{{- toYaml $selector }}
+{{- end }}
+
+{{/*
+The self-signed CA and serving certificate, made once per rendering (memoised
+on the root context, so the Secret and the webhook's caBundle agree) and kept
+across upgrades: the Secrets already in the cluster are reused (lookup) while
+the certificate names the same DNS names and has more than renewBeforeDays
+left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
+{caCert, caKey, cert, key, notAfter} (PEM; notAfter in Unix seconds).
+*/}}
+{{- define "sre-quero.selfSigned" -}}
+{{- if not (hasKey . "sreQueroSelfSigned") }}
+{{- $cfg := .Values.certificates.selfSigned }}
+{{- $fullname := include "sre-quero.fullname" . }}
+{{- $dnsNames := include "sre-quero.dnsNames" . | fromJsonArray }}
+{{- $names := join "," $dnsNames }}
+{{- $now := now | unixEpoch | int64 }}
+{{- $caSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-ca" $fullname) }}
+{{- $tlsSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-tls" $fullname) }}
+{{- $ca := dict }}
+{{- $result := dict }}
+{{- if and $caSecret (index ($caSecret.data | default dict) "tls.crt") (index ($caSecret.data | default dict) "tls.key") }}
+{{- $ca = buildCustomCert (index $caSecret.data "tls.crt") (index $caSecret.data "tls.key") }}
+{{- else }}
+{{- $ca = genCA (printf "sre-quero CA for %s" (index $dnsNames 2)) (int $cfg.caValidityDays) }}
+{{- end }}
+{{- $kept := false }}
+{{- if and $caSecret $tlsSecret }}
+{{- $annotations := $tlsSecret.metadata.annotations | default dict }}
+{{- $notAfter := index $annotations "sre-quero.io/not-after" | default "0" | int64 }}
+{{- $data := $tlsSecret.data | default dict }}
+{{- if and (index $data "tls.crt") (index $data "tls.key") (eq (index $annotations "sre-quero.io/dns-names" | default "") $names) (eq (index $data "ca.crt" | default "") ($ca.Cert | b64enc)) (gt (sub $notAfter $now) (mul (int $cfg.renewBeforeDays) 86400)) }}
+{{- $result = dict "cert" (index $data "tls.crt" | b64dec) "key" (index $data "tls.key" | b64dec) "notAfter" $notAfter }}
+{{- $kept = true }}
+{{- end }}
+{{- end }}
+{{- if not $kept }}
+{{- $cert := genSignedCert (index $dnsNames 2) nil $dnsNames (int $cfg.validityDays) $ca }}
+{{- $result = dict "cert" $cert.Cert "key" $cert.Key "notAfter" (add $now (mul (int $cfg.validityDays) 86400)) }}
+{{- end }}
+{{- $_ := set $result "caCert" $ca.Cert }}
+{{- $_ := set $result "caKey" $ca.Key }}
+{{- $_ := set $result "dnsNames" $names }}
+{{- $_ := set . "sreQueroSelfSigned" $result }}
+{{- end }}
+{{- toJson (get . "sreQueroSelfSigned") }}
+{{- end }}
+
+{{/* The webhook entries' caBundle (base64 PEM), or nothing when cert-manager injects it. */}}
+{{- define "sre-quero.caBundle" -}}
+{{- $source := .Values.certificates.source }}
+{{- if eq $source "selfSigned" }}
+{{- (include "sre-quero.selfSigned" . | fromJson).caCert | b64enc }}
+{{- else if eq $source "existingSecret" }}
+{{- $bundle := required "certificates.existingSecret.caBundle is required with certificates.source=existingSecret" .Values.certificates.existingSecret.caBundle }}
+{{- if hasPrefix "-----BEGIN" (trim $bundle) }}{{ $bundle | b64enc }}{{ else }}{{ $bundle | nospace }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* The injector's settings: the chart's knobs, then the free-form `settings` over them. */}}
+{{- define "sre-quero.settings" -}}
+{{- $fromKnobs := dict "sidecarMode" .Values.sidecarMode }}
+{{- /* The server knows `agent` once Alloy support lands; until then only the default may be asked for, and is left out. */}}
+{{- if ne .Values.agent "promtail" }}
+{{- $_ := set $fromKnobs "agent" .Values.agent }}
+{{- end }}
+{{- with .Values.loki.auth.credentialsSecret }}
+{{- $_ := set $fromKnobs "credentialsSecret" . }}
+{{- end }}
+{{- toYaml (mergeOverwrite $fromKnobs (deepCopy .Values.settings)) }}
+{{- end }}

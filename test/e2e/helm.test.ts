@@ -101,6 +101,8 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
   const values = {
     image: { repository, tag, pullPolicy: 'IfNotPresent' },
     replicas: 1,
+    // Injected reviews are logged at debug (refusals at info): the test reads them to see which webhook answered.
+    logLevel: 'debug',
     reconciler: { enabled: false },
     webhooks: { namespaceSelector: { matchLabels: { [SCOPE_LABEL]: RELEASE } } },
     loki: { url: `${cluster.lokiUrl}/loki/api/v1/push` },

@@ -97,7 +97,10 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
     });
 
   const [, repository = '', tag = ''] = /^(.*):([^:/]+)$/.exec(imageName(provisioned.images.sreQuero)) ?? [];
+  // The agents' images provisioning built and imported, each allowed beside the defaults' repositories.
   const promtailImage = imageName(provisioned.images.promtail);
+  const alloyImage = imageName(provisioned.images.alloy);
+  const repositoryOf = (image: string) => image.replace(/:[^:/]+$/, '');
   const values = {
     image: { repository, tag, pullPolicy: 'IfNotPresent' },
     replicas: 1,
@@ -107,11 +110,12 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
     webhooks: { namespaceSelector: { matchLabels: { [SCOPE_LABEL]: RELEASE } } },
     loki: { url: `${cluster.lokiUrl}/loki/api/v1/push` },
     certificates: { source: 'selfSigned' },
-    settings: {
-      image: promtailImage,
-      allowedImageRepositories: ['grafana/promtail', 'docker.io/grafana/promtail', promtailImage.replace(/:[^:/]+$/, '')],
-      logPath: LOG_PATH,
+    images: { promtail: promtailImage, alloy: alloyImage },
+    allowedImageRepositories: {
+      promtail: ['grafana/promtail', 'docker.io/grafana/promtail', repositoryOf(promtailImage)],
+      alloy: ['grafana/alloy', 'docker.io/grafana/alloy', repositoryOf(alloyImage)],
     },
+    settings: { logPath: LOG_PATH },
   };
   const valuesFile = join(home, 'values.json');
   writeFileSync(valuesFile, JSON.stringify(values));
@@ -186,7 +190,10 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
     const created = await api('POST', `/api/v1/namespaces/${apps}/pods`, pod('through-helm', { [SIDECAR]: 'true' }, { nodeName: 'no-such-node' }));
     t.equal(created.status, 201);
     t.ok(hasSidecar(created.body), 'injected');
-    t.match(statusOf(created.body), { logPath: LOG_PATH, image: promtailImage }, "with the release's settings");
+    t.match(statusOf(created.body), { agent: 'promtail', logPath: LOG_PATH, image: promtailImage }, "with the release's settings");
+    const withAlloy = await api('POST', `/api/v1/namespaces/${apps}/pods`, pod('through-helm-alloy', { [SIDECAR]: 'true', 'logging.sre-quero/agent': 'alloy' }, { nodeName: 'no-such-node' }));
+    t.equal(withAlloy.status, 201);
+    t.match(statusOf(withAlloy.body), { agent: 'alloy', logPath: LOG_PATH, image: alloyImage }, "the agent annotation picks alloy, with the release's images.alloy");
 
     const helmReview = await waitFor('the review in the release’s webhook log', async () =>
       (await reviews(RELEASE_NAMESPACE)).find((line) => line.namespace === apps && line.pod === 'through-helm'),

@@ -5,13 +5,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { serviceDnsNames } from '../../src/certs.js';
 import { loadSettings } from '../../src/config.js';
-import { LAYOUT } from '../../src/injection/index.js';
+import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, LAYOUT } from '../../src/injection/index.js';
 import * as contract from '../../src/webhook-contract.js';
-import { ENABLE_HINT, findBinaries, HELM_HINT, HELM_VERSION, helmPath } from '../cluster/versions.js';
+import { ALLOY_VERSION, cacheRoot, ENABLE_HINT, findBinaries, HELM_HINT, HELM_VERSION, helmPath, readProvisioned } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
 
 // The Helm chart (deploy/helm/sre-quero) with the Helm provisioning builds:
@@ -19,11 +19,13 @@ import type { Json } from '../helpers/reviews.js';
 // object, so the two installs cannot drift apart), follows its release
 // namespace wherever the server's names depend on it, and each values knob
 // does what values.yaml says. Without the helm binary this file fails (it
-// does not skip): the chart is part of what ships.
+// does not skip): the chart is part of what ships. Every config.alloy it
+// renders goes through `alloy validate` when provisioning built Alloy.
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const chart = join(repoRoot, 'deploy/helm/sre-quero');
 const helm = helmPath();
+const alloy = readProvisioned()?.alloy ?? join(cacheRoot(), `alloy-v${ALLOY_VERSION}`, 'alloy');
 const executable = (path: string): boolean => {
   try {
     accessSync(path, constants.X_OK);
@@ -71,6 +73,23 @@ if (!executable(helm)) {
   };
   const settingsOf = (objects: Json[], name = 'sre-quero-settings'): Json => parse(find(objects, 'ConfigMap', name).data['settings.yaml']) as Json;
   const promtailOf = (objects: Json[]): Json => parse(find(objects, 'ConfigMap', contract.TEMPLATE_CONFIGMAP_NAME).data['promtail.yaml']) as Json;
+  const alloyOf = (objects: Json[]): string => find(objects, 'ConfigMap', contract.TEMPLATE_CONFIGMAP_NAME).data['config.alloy'] as string;
+  /** The lines of config.alloy's `loki.write "default"` endpoint block (Alloy's client), trimmed. */
+  const alloyEndpointOf = (objects: Json[]): string[] => {
+    const block = /^loki\.write "default" \{\n {2}endpoint \{\n([\s\S]*?)\n {2}\}\n\}\n?$/m.exec(alloyOf(objects))?.[1];
+    if (block === undefined) throw new Error(`no loki.write "default" endpoint block in config.alloy:\n${alloyOf(objects)}`);
+    return block.split('\n').map((line) => line.trim());
+  };
+  /** `alloy validate` on a rendered config.alloy: undefined when it passes, else Alloy's message. */
+  const alloyValidate = (text: string): string | undefined => {
+    const file = join(home, `config-${valuesFiles++}.alloy`);
+    writeFileSync(file, text);
+    const result = spawnSync(alloy, ['validate', file], { encoding: 'utf8', timeout: 60_000 });
+    return result.status === 0 ? undefined : `${result.stdout}${result.stderr}` || `exit ${result.status}`;
+  };
+  const checkAlloy = (t: Test, objects: Json[], what: string) => {
+    if (executable(alloy)) t.equal(alloyValidate(alloyOf(objects)), undefined, `${what}: alloy validate`);
+  };
   const container = (objects: Json[]): Json => find(objects, 'Deployment').spec.template.spec.containers[0];
   const envOf = (objects: Json[]): Record<string, Json> => Object.fromEntries(container(objects).env.map((e: Json) => [e.name, e]));
   const decode = (value: string): string => Buffer.from(value, 'base64').toString('utf8');
@@ -138,8 +157,10 @@ if (!executable(helm)) {
         for (const annotation of HELM_POD_ANNOTATIONS) delete pod.annotations[annotation];
         if (Object.keys(pod.annotations).length === 0) delete pod.annotations;
       }
-      // ConfigMaps hold YAML files: the same settings, the same promtail config.
-      if (copy.kind === 'ConfigMap') copy.data = Object.fromEntries(Object.entries(copy.data as Record<string, string>).map(([k, v]) => [k, parse(v)]));
+      // ConfigMaps hold files: YAML ones (the settings, promtail.yaml) the
+      // same once parsed, whatever the order of their keys; others
+      // (config.alloy, in Alloy's syntax) the same text.
+      if (copy.kind === 'ConfigMap') copy.data = Object.fromEntries(Object.entries(copy.data as Record<string, string>).map(([k, v]) => [k, /\.ya?ml$/.test(k) ? parse(v) : v]));
       return copy;
     };
     t.strictSame(fromHelm.map(key).sort(), fromKustomize.map(key).sort(), 'the same objects, by kind, namespace and name');
@@ -172,6 +193,11 @@ if (!executable(helm)) {
       t.strictSame(envOf(objects).SRE_QUERO_NAMESPACE?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }, `${release}: the server learns its namespace from the pod`);
       t.notOk(envOf(objects).SRE_QUERO_TEMPLATE_CONFIGMAP, 'the template name is the default');
       t.match(parse(find(objects, 'ConfigMap', contract.TEMPLATE_CONFIGMAP_NAME).data['promtail.yaml']), { positions: { filename: `${LAYOUT.positionsDir}/positions.yaml` } });
+      t.strictSame(
+        Object.keys(find(objects, 'ConfigMap', contract.TEMPLATE_CONFIGMAP_NAME).data).sort(),
+        AGENTS.map((agent) => AGENT_PROFILES[agent].configKey).sort(),
+        `${release}: the template has the key each agent's sidecar reads`,
+      );
     }
     const defaults = render();
     t.equal(find(defaults, 'MutatingWebhookConfiguration').metadata.name, contract.WEBHOOK_CONFIGURATION_NAME);
@@ -460,52 +486,119 @@ if (!executable(helm)) {
     const accepts = (objects: Json[]) => loadSettings('settings.yaml', () => find(objects, 'ConfigMap', 'sre-quero-settings').data['settings.yaml']);
     const defaults = render();
     t.strictSame(settingsOf(defaults), parse(parse(readFileSync(join(repoRoot, 'deploy/base/settings.yaml'), 'utf8')).data['settings.yaml']), "deploy/base's settings");
-    t.equal(accepts(defaults).sidecarMode, 'classic');
+    t.strictSame(accepts(defaults), DEFAULT_SETTINGS, "the server's own defaults");
     const tuned = render({
       values: {
         sidecarMode: 'native',
         loki: { auth: { type: 'basic', credentialsSecret: 'loki-credentials' } },
-        settings: { logPath: '/var/log/shop', image: 'registry.example.com/grafana/promtail:3.6.11', allowedImageRepositories: ['registry.example.com/grafana/promtail'] },
+        images: { promtail: 'registry.example.com/grafana/promtail:3.6.11' },
+        allowedImageRepositories: { promtail: ['registry.example.com/grafana/promtail'] },
+        settings: { logPath: '/var/log/shop' },
       },
     });
     const settings = accepts(tuned);
     t.match(settings, {
+      agent: 'promtail',
       sidecarMode: 'native',
       credentialsSecret: 'loki-credentials',
       logPath: '/var/log/shop',
-      image: 'registry.example.com/grafana/promtail:3.6.11',
       metricsPort: 9080,
     });
-    t.strictSame(settings.allowedImageRepositories, ['registry.example.com/grafana/promtail'], 'lists replace');
+    t.strictSame(settings.images, { promtail: 'registry.example.com/grafana/promtail:3.6.11', alloy: 'grafana/alloy:v1.19.2' }, "images.promtail; alloy's stays");
+    t.strictSame(settings.allowedImageRepositories, { promtail: ['registry.example.com/grafana/promtail'], alloy: ['grafana/alloy', 'docker.io/grafana/alloy'] }, "lists replace; alloy's stay");
     t.equal(settingsOf(render({ values: { sidecarMode: 'native', settings: { sidecarMode: 'auto' } } })).sidecarMode, 'auto', 'a key in `settings` wins');
-    t.notOk('agent' in settingsOf(defaults), 'agent: promtail, the default, is left out (a server before Alloy refuses the key)');
-    const alloy = template({ values: { agent: 'alloy' } });
-    t.not(alloy.status, 0, 'agent: alloy is refused until the server knows the setting');
+
+    // The forms from before the choice of agent, in `settings`: written as images.promtail and allowedImageRepositories.promtail.
+    const legacy = render({ values: { settings: { image: 'registry.example.com/grafana/promtail:3.6.11', allowedImageRepositories: ['registry.example.com/grafana/promtail'] } } });
+    t.notOk('image' in settingsOf(legacy), 'settings.image: written as images.promtail');
+    t.strictSame(accepts(legacy).images, settings.images, 'settings.image is images.promtail');
+    t.strictSame(accepts(legacy).allowedImageRepositories, settings.allowedImageRepositories, "a plain list is promtail's");
+    const conflict = template({ values: { settings: { image: 'grafana/promtail:3.6.11', images: { promtail: 'docker.io/grafana/promtail:3.6.11' } } } });
+    t.not(conflict.status, 0, 'settings.image and settings.images.promtail disagreeing');
+    t.match(conflict.stderr, /settings\.image \(grafana\/promtail:3\.6\.11\) and settings\.images\.promtail \(docker\.io\/grafana\/promtail:3\.6\.11\) name different images/);
+
+    // The agent.
+    const alloy = render({ flags: ['--set', 'agent=alloy'] });
+    t.equal(accepts(alloy).agent, 'alloy', '--set agent=alloy: alloy for the pods created from then on');
+    t.strictSame(accepts(alloy).allowedAgents, ['promtail', 'alloy'], 'the annotation may still pick promtail');
+    const alloyOnly = accepts(
+      render({
+        values: {
+          agent: 'alloy',
+          allowedAgents: ['alloy'],
+          images: { alloy: 'registry.example.com/grafana/alloy:v1.19.2' },
+          allowedImageRepositories: { alloy: ['registry.example.com/grafana/alloy'] },
+        },
+      }),
+    );
+    t.match(alloyOnly, { agent: 'alloy', allowedAgents: ['alloy'], images: { alloy: 'registry.example.com/grafana/alloy:v1.19.2', promtail: 'grafana/promtail:3.6.11' } });
+    t.strictSame(alloyOnly.allowedImageRepositories.alloy, ['registry.example.com/grafana/alloy']);
+    const notAllowed = template({ values: { agent: 'alloy', allowedAgents: ['promtail'] } });
+    t.not(notAllowed.status, 0, 'agent outside allowedAgents: refused at render, not at the server start');
+    t.match(notAllowed.stderr, /agent: alloy is not among allowedAgents \(promtail\)/);
+    t.equal(template({ values: { allowedAgents: ['alloy'], settings: { agent: 'alloy' } } }).status, 0, 'checked after `settings` is merged');
+
     const checksum = (objects: Json[]) => find(objects, 'Deployment').spec.template.metadata.annotations['checksum/settings'];
     t.equal(checksum(render()), checksum(defaults), 'the same settings, the same pods');
     t.not(checksum(tuned), checksum(defaults), 'other settings roll the Deployment');
+    t.not(checksum(alloy), checksum(defaults), 'another agent rolls the Deployment');
   });
 
-  t.test('loki: URL, tenant and credentials in the central template', async (t) => {
-    t.strictSame(promtailOf(render()).clients, [{ url: 'http://loki-gateway.loki.svc.cluster.local/loki/api/v1/push' }]);
+  t.test('loki: URL, tenant and credentials in both keys of the central template', async (t) => {
+    const url = 'http://loki-gateway.loki.svc.cluster.local/loki/api/v1/push';
+    const defaults = render();
+    t.strictSame(promtailOf(defaults).clients, [{ url }]);
+    t.strictSame(alloyEndpointOf(defaults), [`url = "${url}"`]);
+    t.notMatch(alloyOf(defaults), /local\.file "/, 'no credentials file read without auth');
+    if (!executable(alloy)) t.comment(`no alloy at ${alloy}: config.alloy not checked with alloy validate (bash test/cluster/provision.sh builds it)`);
+    checkAlloy(t, defaults, 'defaults');
     const dir = LAYOUT.credentialsDir;
-    const cases: [Json, Json][] = [
-      [{ type: 'basic' }, { basic_auth: { username_file: `${dir}/username`, password_file: `${dir}/password` } }],
-      [{ type: 'bearerToken' }, { bearer_token_file: `${dir}/token` }],
-      [{ type: 'tlsClientCertificate' }, { tls_config: { ca_file: `${dir}/ca.crt`, cert_file: `${dir}/tls.crt`, key_file: `${dir}/tls.key` } }],
+    const cases: [Json, Json, string[]][] = [
+      [{ type: 'basic' }, { basic_auth: { username_file: `${dir}/username`, password_file: `${dir}/password` } }, ['basic_auth {', 'username      = string.trim_space(local.file.loki_username.content)', `password_file = "${dir}/password"`, '}']],
+      [{ type: 'bearerToken' }, { bearer_token_file: `${dir}/token` }, [`bearer_token_file = "${dir}/token"`]],
+      [{ type: 'tlsClientCertificate' }, { tls_config: { ca_file: `${dir}/ca.crt`, cert_file: `${dir}/tls.crt`, key_file: `${dir}/tls.key` } }, ['tls_config {', `ca_file   = "${dir}/ca.crt"`, `cert_file = "${dir}/tls.crt"`, `key_file  = "${dir}/tls.key"`, '}']],
     ];
-    for (const [auth, expected] of cases) {
+    for (const [auth, expected, alloyLines] of cases) {
       const objects = render({ values: { loki: { url: 'https://loki.example.com/loki/api/v1/push', tenant: '${POD_NAMESPACE}', auth: { ...auth, credentialsSecret: 'loki-credentials' } } } });
-      t.strictSame(promtailOf(objects).clients, [{ url: 'https://loki.example.com/loki/api/v1/push', tenant_id: '${POD_NAMESPACE}', ...expected }], auth.type);
+      t.strictSame(promtailOf(objects).clients, [{ url: 'https://loki.example.com/loki/api/v1/push', tenant_id: '${POD_NAMESPACE}', ...expected }], `${auth.type}: promtail.yaml`);
+      t.strictSame(alloyEndpointOf(objects), ['url = "https://loki.example.com/loki/api/v1/push"', 'tenant_id = sys.env("POD_NAMESPACE")', ...alloyLines], `${auth.type}: config.alloy`);
       t.equal(settingsOf(objects).credentialsSecret, 'loki-credentials', `${auth.type}: the sidecar mounts the Secret`);
+      checkAlloy(t, objects, auth.type);
+      if (auth.type === 'basic') {
+        // Alloy's basic_auth has no username_file: the file is read by a local.file component.
+        t.match(alloyOf(objects), `local.file "loki_username" {\n  filename = "${dir}/username"\n}`, 'basic: the username from its file');
+      } else {
+        t.notMatch(alloyOf(objects), /local\.file "/, `${auth.type}: no username file`);
+      }
     }
+    for (const [tenant, expression] of [
+      ['team-a', '"team-a"'],
+      ['logs-${POD_NAMESPACE}', '"logs-" + sys.env("POD_NAMESPACE")'],
+      ['say "${NODE_NAME}"', '"say \\"" + sys.env("NODE_NAME") + "\\""'],
+    ]) {
+      const objects = render({ values: { loki: { tenant } } });
+      t.equal(promtailOf(objects).clients[0].tenant_id, tenant, `tenant ${tenant}: promtail.yaml`);
+      t.strictSame(alloyEndpointOf(objects), [`url = "${url}"`, `tenant_id = ${expression}`], `tenant ${tenant}: config.alloy`);
+      checkAlloy(t, objects, `tenant ${tenant}`);
+    }
+    const unsupported = template({ values: { loki: { tenant: '${POD_NAMESPACE:-shared}' } } });
+    t.not(unsupported.status, 0, 'a ${...} form Alloy cannot read: refused, not shipped literally');
+    t.match(unsupported.stderr, /config\.alloy reads \$\{NAME\}/);
     const noSecret = template({ values: { loki: { auth: { type: 'basic' } } } });
     t.not(noSecret.status, 0);
     t.match(noSecret.stderr, /loki\.auth\.type=basic needs loki\.auth\.credentialsSecret/);
-    const extra = promtailOf(render({ values: { loki: { clientExtra: { backoff_config: { max_retries: 20 } } } } }));
-    t.strictSame(extra.clients[0].backoff_config, { max_retries: 20 });
-    const own = render({ values: { promtailTemplate: 'server: {http_listen_port: 9080}\nclients: [{url: "http://mine/loki/api/v1/push"}]\n' } });
-    t.strictSame(promtailOf(own), { server: { http_listen_port: 9080 }, clients: [{ url: 'http://mine/loki/api/v1/push' }] }, 'promtailTemplate replaces it whole');
+    const extra = render({ values: { loki: { clientExtra: { backoff_config: { max_retries: 20 } }, alloyEndpointExtra: 'retry_on_http_429 = false\nqueue_config {\n  capacity = "20MiB"\n}\n' } } });
+    t.strictSame(promtailOf(extra).clients[0].backoff_config, { max_retries: 20 }, 'clientExtra: promtail.yaml');
+    t.strictSame(alloyEndpointOf(extra), [`url = "${url}"`, 'retry_on_http_429 = false', 'queue_config {', 'capacity = "20MiB"', '}'], 'alloyEndpointExtra: config.alloy');
+    t.notMatch(alloyOf(extra), /backoff/, "clientExtra is promtail's only");
+    checkAlloy(t, extra, 'alloyEndpointExtra');
+    const ownPromtail = render({ values: { promtailTemplate: 'server: {http_listen_port: 9080}\nclients: [{url: "http://mine/loki/api/v1/push"}]\n' } });
+    t.strictSame(promtailOf(ownPromtail), { server: { http_listen_port: 9080 }, clients: [{ url: 'http://mine/loki/api/v1/push' }] }, 'promtailTemplate replaces promtail.yaml whole');
+    t.equal(alloyOf(ownPromtail), alloyOf(defaults), 'and leaves config.alloy');
+    const mine = 'loki.write "default" {\n  endpoint {\n    url = "http://mine/loki/api/v1/push"\n  }\n}\n';
+    const ownAlloy = render({ values: { alloyTemplate: mine } });
+    t.equal(alloyOf(ownAlloy), mine, 'alloyTemplate replaces config.alloy whole');
+    t.strictSame(promtailOf(ownAlloy), promtailOf(defaults), 'and leaves promtail.yaml');
   });
 
   t.test('NOTES: how to check the install, and how to label the release namespace as deploy/base does', async (t) => {
@@ -519,6 +612,12 @@ if (!executable(helm)) {
     for (const [values, what] of [
       [{ certificates: { source: 'vault' } }, 'certificates.source'],
       [{ sidecarMode: 'sometimes' }, 'sidecarMode'],
+      [{ agent: 'fluent-bit' }, 'agent'],
+      [{ allowedAgents: ['promtail', 'vector'] }, 'allowedAgents'],
+      [{ allowedAgents: [] }, 'allowedAgents empty'],
+      [{ images: { promtail: '' } }, 'an empty image'],
+      [{ images: { vector: 'timberio/vector:0.40.0' } }, 'images of an unknown agent'],
+      [{ allowedImageRepositories: { alloy: [] } }, 'no repository for an agent'],
       [{ webhooks: { annotated: { failurePolicy: 'Maybe', timeoutSeconds: 5 } } }, 'failurePolicy'],
       [{ webhooks: { excludedNamespaces: ['Not_A_Namespace'] } }, 'excludedNamespaces'],
       [{ replica: 3 }, 'a misspelt key'],

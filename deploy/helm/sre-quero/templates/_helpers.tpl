@@ -141,15 +141,49 @@ left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
 {{- end }}
 {{- end }}
 
-{{/* The injector's settings: the chart's knobs, then the free-form `settings` over them. */}}
+{{/*
+The injector's settings: the chart's knobs (agent, allowedAgents, images,
+allowedImageRepositories, sidecarMode, loki.auth.credentialsSecret), then the
+free-form `settings` over them. The forms from before the choice of agent in
+`settings` (`image`, a plain list of allowedImageRepositories) are written in
+the current form, so they merge with the knobs instead of contradicting them.
+*/}}
 {{- define "sre-quero.settings" -}}
-{{- $fromKnobs := dict "sidecarMode" .Values.sidecarMode }}
-{{- /* The server knows `agent` once Alloy support lands; until then only the default may be asked for, and is left out. */}}
-{{- if ne .Values.agent "promtail" }}
-{{- $_ := set $fromKnobs "agent" .Values.agent }}
-{{- end }}
-{{- with .Values.loki.auth.credentialsSecret }}
+{{- $v := .Values }}
+{{- $fromKnobs := dict "agent" $v.agent "allowedAgents" (deepCopy $v.allowedAgents) "images" (deepCopy $v.images) "allowedImageRepositories" (deepCopy $v.allowedImageRepositories) "sidecarMode" $v.sidecarMode }}
+{{- with $v.loki.auth.credentialsSecret }}
 {{- $_ := set $fromKnobs "credentialsSecret" . }}
 {{- end }}
-{{- toYaml (mergeOverwrite $fromKnobs (deepCopy .Values.settings)) }}
+{{- $own := deepCopy ($v.settings | default dict) }}
+{{- if hasKey $own "image" }}
+{{- $images := $own.images | default dict }}
+{{- if and (hasKey $images "promtail") (ne (toString $images.promtail) (toString $own.image)) }}
+{{- fail (printf "settings.image (%v) and settings.images.promtail (%v) name different images; image is the older name of images.promtail: keep one" $own.image $images.promtail) }}
+{{- end }}
+{{- $_ := set $images "promtail" $own.image }}
+{{- $_ := set $own "images" $images }}
+{{- $_ := unset $own "image" }}
+{{- end }}
+{{- if kindIs "slice" $own.allowedImageRepositories }}
+{{- $_ := set $own "allowedImageRepositories" (dict "promtail" $own.allowedImageRepositories) }}
+{{- end }}
+{{- $settings := mergeOverwrite $fromKnobs $own }}
+{{- if not (has $settings.agent $settings.allowedAgents) }}
+{{- fail (printf "agent: %v is not among allowedAgents (%s); add it there or pick one of those" $settings.agent (join ", " $settings.allowedAgents)) }}
+{{- end }}
+{{- toYaml $settings }}
+{{- end }}
+
+{{/*
+A string for config.alloy, as an Alloy expression: quoted, and each ${NAME}
+(what promtail's -config.expand-env expands) read with sys.env("NAME").
+*/}}
+{{- define "sre-quero.alloyString" -}}
+{{- $quoted := printf "\"%s\"" (. | replace `\` `\\` | replace `"` `\"`) }}
+{{- $expression := regexReplaceAll `\$\{([A-Za-z_][A-Za-z0-9_]*)\}` $quoted `" + sys.env("${1}") + "` }}
+{{- $expression = $expression | trimPrefix `"" + ` | trimSuffix ` + ""` }}
+{{- if contains "${" $expression }}
+{{- fail (printf "%q: config.alloy reads ${NAME} (sys.env); other ${...} forms are promtail's only: use ${NAME}, or give your own alloyTemplate" .) }}
+{{- end }}
+{{- $expression }}
 {{- end }}

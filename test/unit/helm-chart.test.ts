@@ -18,9 +18,9 @@ import type { Json } from '../helpers/reviews.js';
 // it lints clean, renders what the kustomize install applies (object by
 // object, so the two installs cannot drift apart), follows its release
 // namespace wherever the server's names depend on it, and each values knob
-// does what values.yaml says. Without the helm binary this file fails (it
-// does not skip): the chart is part of what ships. Every config.alloy it
-// renders goes through `alloy validate` when provisioning built Alloy.
+// does what values.yaml says. Without the helm or the alloy binary (both
+// built by provisioning) this file fails, it does not skip: the chart is part
+// of what ships. Every config.alloy it renders goes through `alloy validate`.
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const chart = join(repoRoot, 'deploy/helm/sre-quero');
@@ -43,6 +43,8 @@ const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'MutatingWe
 
 if (!executable(helm)) {
   t.fail(HELM_HINT(helm));
+} else if (!executable(alloy)) {
+  t.fail(`no alloy at ${alloy}, to check the config.alloy the chart renders: build it with \`bash test/cluster/provision.sh\``);
 } else {
   // Helm's own state (repositories, plugins, cache) in a throw-away home.
   const home = mkdtempSync(join(tmpdir(), 'sre-quero-helm-'));
@@ -88,7 +90,7 @@ if (!executable(helm)) {
     return result.status === 0 ? undefined : `${result.stdout}${result.stderr}` || `exit ${result.status}`;
   };
   const checkAlloy = (t: Test, objects: Json[], what: string) => {
-    if (executable(alloy)) t.equal(alloyValidate(alloyOf(objects)), undefined, `${what}: alloy validate`);
+    t.equal(alloyValidate(alloyOf(objects)), undefined, `${what}: alloy validate`);
   };
   const container = (objects: Json[]): Json => find(objects, 'Deployment').spec.template.spec.containers[0];
   const envOf = (objects: Json[]): Record<string, Json> => Object.fromEntries(container(objects).env.map((e: Json) => [e.name, e]));
@@ -550,7 +552,6 @@ if (!executable(helm)) {
     t.strictSame(promtailOf(defaults).clients, [{ url }]);
     t.strictSame(alloyEndpointOf(defaults), [`url = "${url}"`]);
     t.notMatch(alloyOf(defaults), /local\.file "/, 'no credentials file read without auth');
-    if (!executable(alloy)) t.comment(`no alloy at ${alloy}: config.alloy not checked with alloy validate (bash test/cluster/provision.sh builds it)`);
     checkAlloy(t, defaults, 'defaults');
     const dir = LAYOUT.credentialsDir;
     const cases: [Json, Json, string[]][] = [

@@ -43,6 +43,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500;
     if (status >= 500) {
+      deps.metrics.internalErrors.inc();
       request.log.error({ err: error, url: request.url }, 'request failed');
       return reply.code(InternalError.statusCode).send(INTERNAL);
     }

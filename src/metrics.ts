@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { InternalError } from './errors.js';
 
 export interface Metrics {
   registry: Registry;
@@ -6,6 +7,8 @@ export interface Metrics {
   reviewDuration: Histogram<'mode'>;
   injectedSidecars: Counter<'sidecar_mode' | 'chosen_by' | 'agent'>;
   invalidRequests: Counter<'code'>;
+  /** Requests answered 500, InternalError (a bug: the log line "request failed" has the error). */
+  internalErrors: Counter;
   certificateReloads: Counter<'result'>;
   /** Records when the serving certificate expires; sre_quero_certificate_expiry_seconds counts down to it at each scrape. */
   setCertificateNotAfter(epochMs: number): void;
@@ -58,6 +61,11 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
       name: 'sre_quero_invalid_requests_total',
       help: 'Requests answered with a 4xx error, by error code.',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    internalErrors: new Counter({
+      name: 'sre_quero_internal_errors_total',
+      help: `Requests answered with 500 ${InternalError.code}: a bug in sre-quero (the log line "request failed" has the error); the API server then admits the pod without the sidecar (failurePolicy Ignore).`,
       registers: [registry],
     }),
     certificateReloads: new Counter({

@@ -198,12 +198,14 @@ t.test('body limit: real-size reviews pass, oversized bodies get 413', async (t)
 
 t.test('a bug on our side is a 500 that hides internals, and is logged', async (t) => {
   const broken = { ...DEFAULT_SETTINGS, resources: { requests: { cpu: 'not-a-quantity', memory: '64Mi' }, limits: DEFAULT_SETTINGS.resources.limits } };
-  const { app, logLines } = testApp({ settings: broken });
+  const { app, logLines, metrics } = testApp({ settings: broken });
+  t.match(await metrics.registry.getSingleMetricAsString('sre_quero_internal_errors_total'), /^sre_quero_internal_errors_total 0$/m, 'exported from the start, so increase() sees the first one');
   const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.cpuLimit]: '1' });
   const reply = await post(app, review);
   t.equal(reply.statusCode, 500);
   t.same(reply.json(), { error: 'SQ_INTERNAL', message: 'internal error; see the webhook log' });
   t.ok(logLines().some((line) => line.level === 50 && line.msg === 'request failed'));
+  t.match(await metrics.registry.getSingleMetricAsString('sre_quero_internal_errors_total'), /^sre_quero_internal_errors_total 1$/m, 'counted');
 });
 
 t.test('one structured log line per review, without object contents', async (t) => {

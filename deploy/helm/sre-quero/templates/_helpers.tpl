@@ -187,3 +187,14 @@ A string for config.alloy, as an Alloy expression: quoted, and each ${NAME}
 {{- end }}
 {{- $expression }}
 {{- end }}
+
+{{/*
+Whether to render a Prometheus Operator object: its knob true, or "auto"
+and the cluster serves the kind (Helm's Capabilities; `helm template` knows
+it only with --api-versions monitoring.coreos.com/v1/<Kind>). Call with
+(dict "root" $ "enabled" <knob> "kind" "ServiceMonitor"); "true" or "".
+*/}}
+{{- define "sre-quero.monitoringObject" -}}
+{{- $enabled := toString .enabled }}
+{{- if or (eq $enabled "true") (and (eq $enabled "auto") (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) }}true{{ end }}
+{{- end }}

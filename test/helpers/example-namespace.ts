@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { runCerts } from '../../src/certs-command.js';
 import { DEFAULT_SERVICE } from '../../src/webhook-contract.js';
+import type { Json } from './reviews.js';
 
 // deploy/overlays/example-namespace made to follow a namespace on top of one
 // of the overlays, exactly as its kustomization.yaml and deploy/README.md
@@ -56,4 +57,33 @@ export function writeExample(workdir: string, options: { namespace: string; vari
   }
   writeFileSync(join(dir, 'kustomization.yaml'), stringify(kustomization));
   return dir;
+}
+
+/**
+ * Every field of rendered objects that still names namespace `old` where a
+ * namespace belongs (not where "sre-quero" is a name), as `kind/name: where`.
+ */
+export function leftovers(objects: Json[], old: string): string[] {
+  const found: string[] = [];
+  const dns = new RegExp(`^[a-z0-9-]+\\.${old}(\\.svc(\\.cluster\\.local)?)?$`);
+  const namespacedName = new RegExp(`^${old}/[a-z0-9-]+$`);
+  const inText = new RegExp(`namespace ${old}\\b`);
+  for (const object of objects) {
+    const id = `${object.kind}/${object.metadata?.name}`;
+    if (object.kind === 'Namespace' && object.metadata?.name === old) found.push(`${id}: metadata.name`);
+    const walk = (value: unknown, path: string, key: string): void => {
+      if (Array.isArray(value)) return value.forEach((item, i) => walk(item, `${path}[${i}]`, key));
+      if (typeof value === 'object' && value !== null) {
+        const record = value as Json;
+        if (record.key === 'kubernetes.io/metadata.name' && Array.isArray(record.values) && record.values.includes(old)) found.push(`${id}: ${path}.values (excluded by name)`);
+        for (const [k, v] of Object.entries(record)) walk(v, path ? `${path}.${k}` : k, k);
+        return;
+      }
+      if (typeof value !== 'string') return;
+      if ((key === 'namespace' || key === 'kubernetes.io/metadata.name') && value === old) found.push(`${id}: ${path}`);
+      else if (dns.test(value) || namespacedName.test(value) || inText.test(value)) found.push(`${id}: ${path}`);
+    };
+    walk(object, '', '');
+  }
+  return found;
 }

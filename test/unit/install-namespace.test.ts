@@ -9,7 +9,7 @@ import { serviceDnsNames } from '../../src/certs.js';
 import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
 import { DEFAULT_NAMESPACE } from '../../src/webhook-contract.js';
 import { cacheRoot, ENABLE_HINT, findBinaries } from '../cluster/versions.js';
-import { EXAMPLE_NAMESPACE, EXAMPLE_VARIANTS, repoRoot, writeExample, type ExampleVariant } from '../helpers/example-namespace.js';
+import { EXAMPLE_NAMESPACE, EXAMPLE_VARIANTS, leftovers, repoRoot, writeExample, type ExampleVariant } from '../helpers/example-namespace.js';
 import type { Json } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -32,35 +32,6 @@ const executable = (path: string): boolean => {
     return false;
   }
 };
-
-/**
- * Every field of rendered objects that still names namespace `old` where a
- * namespace belongs (not where "sre-quero" is a name), as `kind/name: where`.
- */
-export function leftovers(objects: Json[], old: string): string[] {
-  const found: string[] = [];
-  const dns = new RegExp(`^[a-z0-9-]+\\.${old}(\\.svc(\\.cluster\\.local)?)?$`);
-  const namespacedName = new RegExp(`^${old}/[a-z0-9-]+$`);
-  const inText = new RegExp(`namespace ${old}\\b`);
-  for (const object of objects) {
-    const id = `${object.kind}/${object.metadata?.name}`;
-    if (object.kind === 'Namespace' && object.metadata?.name === old) found.push(`${id}: metadata.name`);
-    const walk = (value: unknown, path: string, key: string): void => {
-      if (Array.isArray(value)) return value.forEach((item, i) => walk(item, `${path}[${i}]`, key));
-      if (typeof value === 'object' && value !== null) {
-        const record = value as Json;
-        if (record.key === 'kubernetes.io/metadata.name' && Array.isArray(record.values) && record.values.includes(old)) found.push(`${id}: ${path}.values (excluded by name)`);
-        for (const [k, v] of Object.entries(record)) walk(v, path ? `${path}.${k}` : k, k);
-        return;
-      }
-      if (typeof value !== 'string') return;
-      if ((key === 'namespace' || key === 'kubernetes.io/metadata.name') && value === old) found.push(`${id}: ${path}`);
-      else if (dns.test(value) || namespacedName.test(value) || inText.test(value)) found.push(`${id}: ${path}`);
-    };
-    walk(object, '', '');
-  }
-  return found;
-}
 
 const kubectl = findBinaries()?.kubectl;
 if (kubectl === undefined) {

@@ -16,6 +16,8 @@ export interface AppDeps {
   nodes?: () => NodeFacts | undefined;
   /** Readiness beyond "the process is up" (e.g. caches synced). */
   isReady?: () => boolean;
+  /** The install namespace (SRE_QUERO_NAMESPACE): never injected nor checked; the enforcement message names it. */
+  namespace?: string;
 }
 
 interface ErrorBody {

@@ -7,6 +7,8 @@ import { UsageError } from './errors.js';
 import {
   DEFAULT_NAMESPACE,
   DEFAULT_SERVICE,
+  INSTALL_LABEL,
+  INSTALL_LABEL_VALUE,
   MUTATING_WEBHOOKS,
   TLS_SECRET_NAME,
   VALIDATING_WEBHOOKS,
@@ -62,7 +64,8 @@ export function runCerts(argv: readonly string[]): CertsOutput {
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: TLS_SECRET_NAME, namespace: values.namespace },
+    // Labelled as every object of the install, so `sre-quero uninstall` finds it.
+    metadata: { name: TLS_SECRET_NAME, namespace: values.namespace, labels: { [INSTALL_LABEL]: INSTALL_LABEL_VALUE } },
     type: 'kubernetes.io/tls',
     data: { 'tls.crt': Buffer.from(bundle.cert).toString('base64'), 'tls.key': Buffer.from(bundle.key).toString('base64'), 'ca.crt': caBundle },
   };

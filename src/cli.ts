@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSettings, PROJECT_ROOT, SERVE_FLAGS_HELP } from './config.js';
-import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UsageError } from './errors.js';
+import { isCodedError, ManifestRefusedError, ManifestUnreadableError, UninstallFailedError, UsageError } from './errors.js';
 import { MODES, type Mode } from './injection/index.js';
 import { explainManifests, formatExplained } from './manifests/explain-manifests.js';
 import { injectManifests } from './manifests/inject-manifests.js';
@@ -26,6 +26,12 @@ commands:
                               the same CA with --ca-cert/--ca-key: the caBundle stays)
                               the TLS Secret (secret.yaml) and the webhooks' caBundle patch
                               (webhooks-ca-bundle.yaml), for deploy/overlays/self-signed
+  uninstall [--namespace sre-quero] [--kubeconfig <file>] [--dry-run]
+            [--app-namespaces <label selector>]
+                              remove the install in that namespace: webhooks first, the policy,
+                              the server, the Service ports and ConfigMaps its reconciler added
+                              (only in those namespaces with --app-namespaces), the rest of the
+                              namespace; prints each step; running it again is harmless
   help                        this text (also: <command> --help)
   version                     the version (also: --version)
 
@@ -78,7 +84,7 @@ export function version(): string {
   return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-const COMMANDS = new Set(['serve', 'reconcile', 'inject', 'explain', 'certs']);
+const COMMANDS = new Set(['serve', 'reconcile', 'inject', 'explain', 'certs', 'uninstall']);
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -113,6 +119,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         io.stdout(`wrote ${files.join(', ')} to ${dir}\n`);
         return 0;
       }
+      case 'uninstall': {
+        // Loaded when used: client-node is only needed to talk to a cluster.
+        const { runUninstall } = await import('./uninstall/command.js');
+        await runUninstall(rest, process.env, (line) => io.stdout(`${line}\n`));
+        return 0;
+      }
       case 'help':
       case '--help':
       case '-h':
@@ -130,6 +142,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
       io.stderr(`sre-quero: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
+    }
+    // The cluster refused or failed a call: what was done stays done (exit 1; usage and kubeconfig errors exit 2 below).
+    if (error instanceof UninstallFailedError) {
+      io.stderr(`sre-quero uninstall: ${error.code}: ${error.message}\n`);
+      return 1;
     }
     if (error instanceof ManifestRefusedError || error instanceof ManifestUnreadableError) {
       io.stderr(`sre-quero ${command}: ${error.message}\n`);

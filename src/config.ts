@@ -46,7 +46,7 @@ export type ClusterSource = { kind: 'kubeconfig'; path: string; from: 'flag' | '
 
 export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
-function findCluster(flag: string | undefined, env: NodeJS.ProcessEnv, inPod: boolean): ClusterSource | undefined {
+export function findCluster(flag: string | undefined, env: NodeJS.ProcessEnv, inPod: boolean): ClusterSource | undefined {
   if (flag !== undefined) return { kind: 'kubeconfig', path: flag, from: 'flag' };
   const fromEnv = env.KUBECONFIG || undefined;
   if (fromEnv !== undefined) {

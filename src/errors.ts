@@ -114,3 +114,9 @@ export const CertOutlivesCaError = createError(
   (days: number, caNotAfter: string, caDaysLeft: number) =>
     `a certificate valid for ${days} days would outlive its CA (valid until ${caNotAfter}, ${caDaysLeft} days from now): give --days ${Math.max(1, caDaysLeft)} or less, or make a new CA (and a new caBundle)`,
 );
+
+/** `uninstall`: a call to the API server failed or was refused; what was done before it stays done, and a second run resumes. Exit 1. */
+export const UninstallFailedError = createError(
+  'SQ_UNINSTALL_FAILED',
+  (step: string, problem: string) => `${step}: ${problem}; nothing after this step was done: run uninstall again once this is fixed (it resumes)`,
+);

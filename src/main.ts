@@ -46,6 +46,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     metrics,
     bodyLimitBytes: config.bodyLimitBytes,
     https: tls,
+    namespace: config.reconciler.namespace,
     ...(nodes ? { nodes: () => nodes.facts() } : {}),
     isReady: () => !closing && (reconciler?.isReady() ?? true) && nodesReady(),
   });

@@ -28,6 +28,17 @@ export const FIELD_MANAGER = 'sre-quero';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'sre-quero';
 
+/**
+ * On every object deploy/ (and the Helm chart, and `sre-quero certs`) creates:
+ * how `sre-quero uninstall` tells the install's objects from others.
+ */
+export const INSTALL_LABEL = 'app.kubernetes.io/name';
+export const INSTALL_LABEL_VALUE = 'sre-quero';
+/** The ValidatingAdmissionPolicy and its binding: `<install name>` + this (deploy/base, Helm's `<fullname>`). */
+export const POLICY_NAME_SUFFIX = '-enforced-logging';
+/** The reconciler's ClusterRole and ClusterRoleBinding: `<install name>` + this. */
+export const RECONCILER_RBAC_SUFFIX = '-reconciler';
+
 export const MUTATING_WEBHOOKS = [
   { name: 'annotated.injector.sre-quero.io', path: MUTATE_PATHS.annotated },
   { name: 'enabled.injector.sre-quero.io', path: MUTATE_PATHS.enabled },

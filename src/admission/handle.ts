@@ -2,6 +2,7 @@ import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectedSidecar,
 import { patchText } from '../injection/patch.js';
 import { allowText, denyText } from './response.js';
 import type { AdmissionReview } from './review.js';
+import { DEFAULT_NAMESPACE } from '../webhook-contract.js';
 
 export type Verdict = 'injected' | 'skipped' | 'refused' | 'ignored' | 'allowed';
 
@@ -27,11 +28,22 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
   annotations_too_large: { code: 409, reason: 'Conflict' },
 };
 
-/** Decode is done; this is inject -> patch -> answer text. No I/O. */
-export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts): ReviewOutcome {
+/**
+ * The install's own namespace is never injected nor checked, whatever the
+ * webhook configuration sends: the webhooks exclude it by name, and this
+ * holds when a hand-edited or half-renamed configuration does not (a
+ * `namespace:` override without the selector patch, deploy/README.md).
+ */
+const OWN_NAMESPACE = 'own_namespace';
+
+/** Decode is done; this is inject -> patch -> answer text. No I/O. `installNamespace`: the server's own, skipped. */
+export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts, installNamespace?: string): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
+  }
+  if (installNamespace !== undefined && request.namespace === installNamespace) {
+    return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: OWN_NAMESPACE };
   }
   const result = injectPod(request.pod, settings, mode, nodes);
   switch (result.kind) {
@@ -54,12 +66,15 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
 /**
  * The enforced namespaces' validating check: a pod must carry the sidecar.
  * It catches pods admitted while the (fail-open) injector was unreachable.
+ * `installNamespace` is where to look for the injector (the message says so;
+ * deploy/base's policy says the same of its namespace), and is never checked.
  */
-export function answerEnforcement(review: AdmissionReview): ReviewOutcome {
+export function answerEnforcement(review: AdmissionReview, installNamespace?: string): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
   }
+  if (installNamespace !== undefined && request.namespace === installNamespace) return { answer: allowText(apiVersion, request.uid), verdict: 'allowed', reason: OWN_NAMESPACE };
   if (isInjected(request.pod.metadata?.annotations ?? {}, request.pod.spec)) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'allowed', reason: 'sidecar_present' };
   }
@@ -70,6 +85,6 @@ export function answerEnforcement(review: AdmissionReview): ReviewOutcome {
     `pod lacks the logging sidecar that namespace ${namespace} enforces (label logging.sre-quero/injection=enforced; ` +
     `no promtail container and ${ANNOTATIONS.status} annotation): it was created while the sre-quero injector was unreachable ` +
     `or bypassed. Recreate it once the injector is healthy (e.g. kubectl rollout restart on its workload); ` +
-    `check the sre-quero webhook in namespace sre-quero if this persists.`;
+    `check the sre-quero webhook in namespace ${installNamespace ?? DEFAULT_NAMESPACE} if this persists.`;
   return { answer: denyText(apiVersion, request.uid, 403, 'Forbidden', message), verdict: 'refused', reason: 'sidecar_missing' };
 }

@@ -11,6 +11,8 @@ export interface AdmissionRouteDeps {
   metrics: Metrics;
   /** Node kubelet versions for sidecar mode `auto`; none: auto means classic. */
   nodes?: () => NodeFacts | undefined;
+  /** The namespace the server runs in (SRE_QUERO_NAMESPACE): never injected nor checked, and named by the enforcement message. */
+  namespace?: string;
 }
 
 type Answer = (review: AdmissionReview) => ReviewOutcome;
@@ -78,9 +80,9 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
   const routes: [string, string, Answer][] = (Object.entries(MUTATE_PATHS) as [Mode, string][]).map(([mode, url]) => [
     url,
     mode,
-    (review: AdmissionReview) => answerReview(review, deps.settings, mode, deps.nodes?.()),
+    (review: AdmissionReview) => answerReview(review, deps.settings, mode, deps.nodes?.(), deps.namespace),
   ]);
-  routes.push([VALIDATE_ENFORCED_PATH, 'validate-enforced', answerEnforcement]);
+  routes.push([VALIDATE_ENFORCED_PATH, 'validate-enforced', (review: AdmissionReview) => answerEnforcement(review, deps.namespace)]);
 
   for (const [url, mode, answer] of routes) {
     const handle = reviewHandler(deps, mode, answer);

@@ -131,7 +131,7 @@ t.test('certs: a CA, a serving certificate for the Service, the Secret and the c
   t.ok(caDays > 3649 && caDays <= 3650, 'the CA outlives it: --ca-days, 10 years by default');
 
   const [secret] = parseAllDocuments(readFileSync(join(out, 'secret.yaml'), 'utf8')).map((d) => d.toJS());
-  t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'sre-quero-tls', namespace: 'infra' } });
+  t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'sre-quero-tls', namespace: 'infra', labels: { 'app.kubernetes.io/name': 'sre-quero' } } });
   t.equal(Buffer.from(secret.data['tls.crt'], 'base64').toString(), readFileSync(join(out, 'tls.crt'), 'utf8'));
   const caBundle = Buffer.from(readFileSync(join(out, 'ca.crt'))).toString('base64');
   const patches = ['webhooks-ca-bundle.yaml', 'validator-ca-bundle.yaml'].flatMap((file) => parseAllDocuments(readFileSync(join(out, file), 'utf8')).map((d) => d.toJS()));

@@ -65,3 +65,16 @@ t.test('the shipped settings load, and name the default agent and both images', 
   const loaded = loadSettings('settings.yaml', () => settings?.data['settings.yaml']);
   t.strictSame(loaded, DEFAULT_SETTINGS, 'what deploy/ ships is the built-in default, written out');
 });
+
+t.test('what `sre-quero uninstall` finds the install by: the label on every object, the names of the cluster-wide ones', async (t) => {
+  const files = ['namespace.yaml', 'serviceaccount.yaml', 'rbac.yaml', 'settings.yaml', 'promtail-template.yaml', 'service.yaml', 'deployment.yaml', 'pdb.yaml', 'webhooks.yaml', 'enforcement-policy.yaml'];
+  const objects = files.flatMap(base);
+  for (const object of objects) t.equal(object.metadata.labels?.[contract.INSTALL_LABEL], contract.INSTALL_LABEL_VALUE, `${object.kind}/${object.metadata.name}`);
+  const named = (kind: string) => objects.filter((o) => o.kind === kind).map((o) => o.metadata.name);
+  t.strictSame(named('ValidatingAdmissionPolicy'), [`${contract.WEBHOOK_CONFIGURATION_NAME}${contract.POLICY_NAME_SUFFIX}`]);
+  t.strictSame(named('ValidatingAdmissionPolicyBinding'), [`${contract.WEBHOOK_CONFIGURATION_NAME}${contract.POLICY_NAME_SUFFIX}`]);
+  t.strictSame(named('ClusterRole'), [`${contract.WEBHOOK_CONFIGURATION_NAME}${contract.RECONCILER_RBAC_SUFFIX}`]);
+  t.strictSame(named('ClusterRoleBinding'), [`${contract.WEBHOOK_CONFIGURATION_NAME}${contract.RECONCILER_RBAC_SUFFIX}`]);
+  t.strictSame([...named('Deployment'), ...named('Service'), ...named('ServiceAccount')], [contract.DEFAULT_SERVICE, contract.DEFAULT_SERVICE, contract.DEFAULT_SERVICE], 'the install’s name, which the cluster-wide names start with');
+  t.equal(objects.find((o) => o.kind === 'Deployment')?.metadata.labels['app.kubernetes.io/component'], 'webhook', 'how uninstall finds the other installs’ servers');
+});

@@ -27,6 +27,7 @@ const STATUS: Record<string, number | undefined> = {
   SQ_CACHE_SYNC_TIMEOUT: undefined,
   SQ_KUBECONFIG_INVALID: undefined,
   SQ_CERT_OUTLIVES_CA: undefined,
+  SQ_UNINSTALL_FAILED: undefined,
 };
 
 t.test('every code is declared once, well formed, under its own name, with a message', async (t) => {

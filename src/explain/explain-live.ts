@@ -72,7 +72,7 @@ export async function explainLive(reads: ExplainReads, kind: WorkloadKind, names
       ...base,
       ...explain(result, { annotations, settings }),
       warnings: result.kind === 'injected' ? result.warnings : [],
-      sentTo: sent.sent ? `${sent.entry} (mode ${sent.mode})` : `none: ${sent.entry} ${sent.why.replace(/^its /, "is left out: its ")}`,
+      sentTo: sent.sent ? `${sent.entry} (mode ${sent.mode})` : `none: ${sent.entry} is left out by its matchConditions (the webhook's answer if it were called is below)`,
     };
     const unevaluated = entries.flatMap((entry) => entry.unevaluated);
     if (unevaluated.length > 0) notes.push(`matchConditions not evaluated here, assumed to hold: ${unevaluated.join(', ')}`);

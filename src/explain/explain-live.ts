@@ -57,14 +57,13 @@ export async function explainLive(reads: ExplainReads, kind: WorkloadKind, names
   const { template, evaluated } = await templateOf(reads, kind, object, notes);
   const annotations = template.metadata?.annotations ?? {};
   const entries = checkEntries(configurations, labels, { labels: template.metadata?.labels ?? {}, annotations });
-  const { settings, from, installNamespace } = await installSettings(reads, entries, options);
-  const subject = `${kind} ${namespace}/${name}`;
-  const base = { subject, namespace: { name: namespace, label: labels[NAMESPACE_LABEL] }, evaluated, entries, settingsFrom: from, notes, warnings: [] as string[] };
-
   // The entry that is called, else one left out only by its matchConditions:
   // they repeat the webhook's own "was it asked for?" (annotated namespaces),
   // so its answer for the pod is the webhook's answer.
   const sent = entries.find((entry) => entry.sent && entry.mode !== undefined) ?? entries.find((entry) => entry.failedOn === 'matchCondition' && entry.mode !== undefined);
+  const { settings, from, installNamespace } = await installSettings(reads, entries, options, sent);
+  const subject = `${kind} ${namespace}/${name}`;
+  const base = { subject, namespace: { name: namespace, label: labels[NAMESPACE_LABEL] }, evaluated, entries, settingsFrom: from, notes, warnings: [] as string[] };
   let explained: LiveExplanation;
   if (sent?.mode !== undefined) {
     const result = injectPod(template, settings, sent.mode);

@@ -1,7 +1,7 @@
 import { loadSettings } from '../config.js';
 import { ReadForbiddenError } from '../errors.js';
 import { DEFAULT_SETTINGS, type InjectorSettings } from '../injection/index.js';
-import { DEFAULT_NAMESPACE, DEFAULT_SERVICE, SETTINGS_CONFIGMAP_SUFFIX, SETTINGS_KEY } from '../webhook-contract.js';
+import { DEFAULT_NAMESPACE, DEFAULT_SERVICE, SETTINGS_CONFIGMAP_SUFFIX, SETTINGS_KEY, WEBHOOK_CONFIGURATION_NAME } from '../webhook-contract.js';
 import type { ExplainReads } from './cluster-reads.js';
 import type { EntryCheck } from './webhook-routing.js';
 
@@ -19,12 +19,21 @@ export interface InstallSettings {
   installNamespace: string;
 }
 
+/**
+ * Where the settings are read: the Service of the entry that serves the pod
+ * (`preferred`), else of the configuration deploy/ names, else of any entry.
+ * Two installs may coexist (a second release scoped to some namespaces).
+ */
 export async function installSettings(
   reads: Pick<ExplainReads, 'configMapData'>,
   checks: readonly EntryCheck[],
   options: { installNamespace?: string | undefined; settingsFile?: string | undefined },
+  preferred?: EntryCheck,
 ): Promise<InstallSettings> {
-  const service = checks.find((check) => check.service !== undefined)?.service;
+  const service =
+    preferred?.service ??
+    checks.find((check) => check.configuration === WEBHOOK_CONFIGURATION_NAME && check.service !== undefined)?.service ??
+    checks.find((check) => check.service !== undefined)?.service;
   const installNamespace = options.installNamespace ?? service?.namespace ?? DEFAULT_NAMESPACE;
   if (options.settingsFile !== undefined) return { settings: loadSettings(options.settingsFile), from: `--settings ${options.settingsFile}`, installNamespace };
   const name = `${service?.name ?? DEFAULT_SERVICE}${SETTINGS_CONFIGMAP_SUFFIX}`;

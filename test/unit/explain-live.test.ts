@@ -165,3 +165,22 @@ t.test("a pod whose controller cannot be read is explained as stored, and says s
   };
   await t.rejects(explainLive(broken, 'pod', 'shop', 'p'), TypeError, 'not a read failure: not hidden');
 });
+
+t.test('two installs: the settings of the one whose entry serves the pod, else of the one deploy/ names', async (t) => {
+  const cluster = new FakeCluster().namespaceOf('shop', { 'logging.sre-quero/injection': 'enabled' }).namespaceOf('scoped', { team: 'helm' });
+  const second = structuredClone(cluster.webhooks[0]) as (typeof cluster.webhooks)[number];
+  second.metadata = { name: 'a-second-release' };
+  for (const entry of second.webhooks ?? []) {
+    entry.clientConfig = { service: { namespace: 'platform', name: 'logging', path: entry.clientConfig?.service?.path as string } };
+    entry.namespaceSelector = { matchLabels: { team: 'helm' } };
+    delete entry.matchConditions;
+  }
+  cluster.webhooks = [second, ...cluster.webhooks];
+  cluster.configMaps.set('platform/logging-settings', { 'settings.yaml': 'agent: alloy\n' });
+  cluster.add('deployment', 'shop', { metadata: { name: 'web' }, spec: { template: template() } });
+  cluster.add('deployment', 'scoped', { metadata: { name: 'web' }, spec: { template: template(OPT_IN) } });
+  t.match(await explainLive(cluster, 'deployment', 'shop', 'web'), { settingsFrom: 'ConfigMap sre-quero/sre-quero-settings', sentTo: 'enabled.injector.sre-quero.io (mode enabled)' });
+  t.match(await explainLive(cluster, 'deployment', 'scoped', 'web'), { settingsFrom: 'ConfigMap platform/logging-settings', agent: /^alloy/, sentTo: 'annotated.injector.sre-quero.io (mode annotated)' });
+  cluster.webhooks = [second];
+  t.match(await explainLive(cluster, 'deployment', 'shop', 'web'), { decision: 'not_sent', settingsFrom: 'ConfigMap platform/logging-settings' }, 'only the second: its Service');
+});

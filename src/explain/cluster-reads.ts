@@ -1,8 +1,7 @@
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { ObjectRef, OwnedKind } from '../cluster/owners.js';
-import { controllerRef } from '../cluster/owners.js';
+import { controllerRef, type ObjectRef, type OwnedKind } from '../cluster/owners.js';
 import { ClusterReadFailedError, ObjectNotFoundError, ReadForbiddenError } from '../errors.js';
 import type { PodTemplate } from '../injection/index.js';
 import type { PodLike } from '../reconciler/model.js';

@@ -611,7 +611,7 @@ async function main(): Promise<void> {
       ['from spawn', 's'],
       ['"sre-quero webhook serving"', fmt(fromSpawn(server.servingAt), 2)],
       ['lease acquired', fmt(fromSpawn(leaseAt), 2)],
-      ['caches synced (4 lists + watches)', fmt(fromSpawn(syncedAt), 2)],
+      ['caches synced (4 informers; the 2 of the escaped-pods report list beside them)', fmt(fromSpawn(syncedAt), 2)],
       ['first write', fmt(fromSpawn(firstWrite), 2)],
       [`last write (${writes.length} writes)`, fmt(fromSpawn(lastWrite), 2)],
       [`converged, seen by polling every ${CONVERGE_POLL_MS} ms`, fmt(convergeSeconds, 2)],

@@ -1,5 +1,6 @@
 import type { ServerOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { RefusedPod } from './admission/refusal-events.js';
 import { registerAdmissionRoutes } from './admission/routes.js';
 import { BadRequestError, InternalError, NotFoundError, type CodedError } from './errors.js';
 import type { InjectorSettings, NodeFacts } from './injection/index.js';
@@ -14,6 +15,8 @@ export interface AppDeps {
   https?: ServerOptions;
   /** Node kubelet versions for sidecar mode `auto` (a node informer); none: auto means classic. */
   nodes?: () => NodeFacts | undefined;
+  /** Told of refused pods (Events on their owners); none without cluster access. */
+  refusals?: { report(refused: RefusedPod): void };
   /** Readiness beyond "the process is up" (e.g. caches synced). */
   isReady?: () => boolean;
   /** The install namespace (SRE_QUERO_NAMESPACE): never injected nor checked; the enforcement message names it. */

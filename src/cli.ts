@@ -19,6 +19,14 @@ commands:
                               which pods ask for injection (default: annotated pods only)
   explain -f <file|->         for each pod template: injected, skipped or refused, the reason
           [--settings <file>] [--mode ...]   code, why, and what to change (offline)
+  explain pod <name> [-n <namespace>]     live: the sidecar it carries now, which webhook entry
+          [--kubeconfig <file>]           the API server calls for it, the decision today (reason,
+          [--namespace-of-install <ns>]   why, what to change); also deployment, statefulset,
+          [--settings <file>]             daemonset, replicaset, job, cronjob (a refused pod
+                                          never exists: ask about its workload)
+  explain cluster [-n <namespace>]        live: running pods that escaped injection (no sidecar in
+          [--kubeconfig <file>] ...       an enabled/enforced namespace, or an older sidecar), by
+                                          workload, with the command that replaces them
   certs --out <dir>           make a CA, a serving certificate for <service>.<namespace>.svc,
         [--service sre-quero] [--namespace sre-quero] [--days 365] [--ip <addr>]...
         [--ca-days 3650 | --ca-cert <file> --ca-key <file>]
@@ -110,8 +118,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       }
       case 'inject':
         return runInject(rest, io);
-      case 'explain':
-        return runExplain(rest, io);
+      case 'explain': {
+        // The live forms name a kind (or cluster) first; the offline one starts with its flags.
+        if (rest[0] === undefined || rest[0].startsWith('-')) return runExplain(rest, io);
+        const { runLiveExplain } = await import('./explain-command.js');
+        return await runLiveExplain(rest, io, process.env);
+      }
       case 'certs': {
         // Loaded when used: node-forge is only needed to make certificates.
         const { runCerts } = await import('./certs-command.js');

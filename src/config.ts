@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { delimiter, dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -42,7 +43,7 @@ export interface ServeConfig {
 }
 
 /** An explicit kubeconfig (--kubeconfig or KUBECONFIG, `from` says which) wins over the pod's own service account. */
-export type ClusterSource = { kind: 'kubeconfig'; path: string; from: 'flag' | 'environment' } | { kind: 'in-cluster' };
+export type ClusterSource = { kind: 'kubeconfig'; path: string; from: 'flag' | 'environment' | 'home' } | { kind: 'in-cluster' };
 
 export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -57,6 +58,20 @@ export function findCluster(flag: string | undefined, env: NodeJS.ProcessEnv, in
     return { kind: 'kubeconfig', path: fromEnv, from: 'environment' };
   }
   return inPod ? { kind: 'in-cluster' } : undefined;
+}
+
+/**
+ * The cluster a command that only reads (`explain pod`, `explain cluster`)
+ * talks to, found as kubectl finds it: --kubeconfig, KUBECONFIG,
+ * ~/.kube/config, then the pod's own service account.
+ */
+export function findReadCluster(flag: string | undefined, env: NodeJS.ProcessEnv, fileExists: (path: string) => boolean = existsSync, home: string = homedir()): ClusterSource {
+  const explicit = findCluster(flag, env, false);
+  if (explicit !== undefined) return explicit;
+  const standard = join(home, '.kube', 'config');
+  if (fileExists(standard)) return { kind: 'kubeconfig', path: standard, from: 'home' };
+  if (Boolean(env.KUBERNETES_SERVICE_HOST) && fileExists(IN_CLUSTER_TOKEN)) return { kind: 'in-cluster' };
+  throw new KubeconfigInvalidError('(none)', 'no --kubeconfig, no KUBECONFIG and no ~/.kube/config, and not in a pod: give --kubeconfig <file>');
 }
 
 /**

@@ -108,6 +108,18 @@ export const CacheSyncTimeoutError = createError('SQ_CACHE_SYNC_TIMEOUT', (missi
 /** The kubeconfig to use is missing, unreadable, malformed, names no usable cluster, or is a list of files; serve and reconcile exit 2. */
 export const KubeconfigInvalidError = createError('SQ_KUBECONFIG_INVALID', (which: string, problem: string) => `kubeconfig ${which}: ${problem}`);
 
+/** `explain` (live): the pod, workload or namespace it was asked about does not exist; exit 2. */
+export const ObjectNotFoundError = createError('SQ_OBJECT_NOT_FOUND', (what: string, detail: string) => `${what} not found (${detail})`);
+
+/** `explain` (live): the kubeconfig's user may not read what the answer needs; exit 2. Names the check to run. */
+export const ReadForbiddenError = createError(
+  'SQ_READ_FORBIDDEN',
+  (what: string, check: string, detail: string) => `not allowed to read ${what} (${detail}); check with: ${check}`,
+);
+
+/** `explain` (live): a read failed otherwise (the API server unreachable, credentials refused, a 5xx); exit 2. */
+export const ClusterReadFailedError = createError('SQ_CLUSTER_READ_FAILED', (what: string, problem: string) => `cannot read ${what}: ${problem}`);
+
 /** `certs` was asked for a certificate that would outlive the CA signing it (it would stop verifying early); exit 2. */
 export const CertOutlivesCaError = createError(
   'SQ_CERT_OUTLIVES_CA',

@@ -7,6 +7,7 @@ import { ConfigInvalidError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { NodeVersions } from './cluster/node-versions.js';
+import type { RefusalEvents } from './admission/refusal-events.js';
 import type { RunningReconciler } from './reconciler/run.js';
 import { ensureDevCertificate, readTls, watchCertificate } from './tls.js';
 
@@ -23,6 +24,19 @@ async function startNodeVersions(cluster: ClusterSource, logger: FastifyBaseLogg
   return watchNodeVersions(kubeConfigFor(cluster), logger);
 }
 
+// Events on the owners of refused pods, from the same cluster connection (the
+// ServiceAccount may create Events and read ReplicaSets and Jobs). Without a
+// cluster (--reconciler off, a workstation) there are none.
+async function startRefusalEvents(cluster: ClusterSource, logger: FastifyBaseLogger, metrics: Metrics): Promise<RefusalEvents> {
+  const [{ kubeConfigFor }, { eventsApi }, { RefusalEvents }, { systemClock }] = await Promise.all([
+    import('./reconciler/kube.js'),
+    import('./cluster/events-api.js'),
+    import('./admission/refusal-events.js'),
+    import('./clock.js'),
+  ]);
+  return new RefusalEvents({ api: eventsApi(kubeConfigFor(cluster)), clock: systemClock, log: logger, onResult: (result) => metrics.refusalEvents.inc({ result }) });
+}
+
 /** `sre-quero serve`: wiring only. Returns once the server listens. */
 export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig(argv, env);
@@ -37,6 +51,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const { cluster } = target;
   const reconciler = cluster ? await startReconciler(config, cluster, logger, metrics) : undefined;
   const nodes = cluster ? await startNodeVersions(cluster, logger) : undefined;
+  const refusals = cluster ? await startRefusalEvents(cluster, logger, metrics) : undefined;
   // With `auto` as the default, answer only once the node versions are in, or early pods would get classic.
   const nodesReady = () => config.settings.sidecarMode !== 'auto' || nodes === undefined || nodes.facts() !== undefined;
   let closing = false;
@@ -48,6 +63,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     https: tls,
     namespace: config.reconciler.namespace,
     ...(nodes ? { nodes: () => nodes.facts() } : {}),
+    ...(refusals ? { refusals } : {}),
     isReady: () => !closing && (reconciler?.isReady() ?? true) && nodesReady(),
   });
   const certificates = watchCertificate({
@@ -66,7 +82,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     certificates.stop();
-    await Promise.all([app.close(), reconciler?.stop(), nodes?.stop()]);
+    await Promise.all([app.close(), reconciler?.stop(), nodes?.stop(), refusals?.idle()]);
   });
 
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -78,6 +94,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
       reconciler: reconciler
         ? `campaigning for the lease on the cluster of ${cluster?.kind === 'kubeconfig' ? cluster.path : 'this pod'} (--reconciler off to stop it)`
         : 'off (no cluster to reconcile, or --reconciler off)',
+      refusalEvents: refusals ? 'on: a Warning Event on the owner of each refused pod' : 'off (no cluster access)',
     },
     'sre-quero webhook serving',
   );

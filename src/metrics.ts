@@ -17,6 +17,10 @@ export interface Metrics {
   reconcilerRequests: Counter<'verb'>;
   reconcilerLeader: Gauge;
   sidecarReloads: Counter<'result'>;
+  /** Warning Events on the owners of refused pods: sent, rate_limited, dropped, failed. */
+  refusalEvents: Counter<'result'>;
+  /** Running pods that escaped injection or run an older sidecar, per namespace and reason (the reconciler's leader). */
+  escapedPods: Gauge<'namespace' | 'reason'>;
 }
 
 /** One registry per process (or per test), never the prom-client global. */
@@ -101,6 +105,18 @@ export function createMetrics(options: { processMetrics: boolean } = { processMe
       name: 'sre_quero_sidecar_reloads_total',
       help: 'Running sidecars asked to reload after their ConfigMap changed, by how it ended (reloaded, invalid, unsupported, timeout).',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    refusalEvents: new Counter({
+      name: 'sre_quero_refusal_events_total',
+      help: 'Refused pods told as a Warning Event on their owner (Deployment, StatefulSet, DaemonSet, CronJob, Job or the pod), by result: sent, rate_limited (one per owner and reason per 10 min), dropped (too many on their way, or nothing to name), failed (the API refused it).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    escapedPods: new Gauge({
+      name: 'sre_quero_escaped_pods',
+      help: 'Running pods the reconciler (its leader) found without the sidecar in namespaces labelled logging.sre-quero/injection=enabled or enforced (missing_sidecar), or running another sidecar image or agent than the settings give now (outdated_image, outdated_agent), by namespace and reason.',
+      labelNames: ['namespace', 'reason'],
       registers: [registry],
     }),
   };

@@ -1,4 +1,5 @@
 import type { Mode } from './injection/index.js';
+export { NAMESPACE_LABEL } from './injection/annotations.js';
 
 // Every name deploy/ depends on, in one place: the server's paths, the
 // objects it reads and writes, the reconciler's Lease, field manager and
@@ -18,6 +19,14 @@ export const DEFAULT_NAMESPACE = 'sre-quero';
 export const DEFAULT_SERVICE = 'sre-quero';
 export const WEBHOOK_CONFIGURATION_NAME = 'sre-quero';
 export const TLS_SECRET_NAME = 'sre-quero-tls';
+/**
+ * The injector's settings: ConfigMap `<Service name>-settings` (key
+ * settings.yaml) beside the Service, in both installs (kustomize: sre-quero /
+ * sre-quero-settings; Helm: <fullname> / <fullname>-settings). `explain`
+ * reads it from the webhook entry's Service reference.
+ */
+export const SETTINGS_CONFIGMAP_SUFFIX = '-settings';
+export const SETTINGS_KEY = 'settings.yaml';
 /** The central promtail config the reconciler copies into namespaces. */
 export const TEMPLATE_CONFIGMAP_NAME = 'sre-quero-promtail-template';
 /** The Lease (in the install namespace) whose holder runs the reconciler; RBAC grants get/create/update on it. */

@@ -13,6 +13,8 @@ export interface ReviewOutcome {
   reason: string;
   /** For an injected pod: which agent and sidecar mode it got, and who or what chose them. */
   sidecar?: InjectedSidecar;
+  /** For a refused pod: the message the API server shows. */
+  message?: string;
 }
 
 // Bad values are the user's mistake (400); collisions are about the pod's
@@ -51,7 +53,7 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
       return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
     case 'refused': {
       const { code, reason } = REFUSAL_STATUS[result.reason];
-      return { answer: denyText(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason };
+      return { answer: denyText(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason, message: result.message };
     }
     case 'injected':
       return {

@@ -1,8 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { levels } from 'pino';
-import type { InjectorSettings, Mode, NodeFacts } from '../injection/index.js';
+import type { InjectorSettings, Mode, NodeFacts, RefuseReason } from '../injection/index.js';
+import { REFUSE_REASONS } from '../injection/reasons.js';
 import type { Metrics } from '../metrics.js';
 import { answerEnforcement, answerReview, type ReviewOutcome, type Verdict } from './handle.js';
+import type { RefusedPod } from './refusal-events.js';
 import { readReview, type AdmissionReview } from './review.js';
 import { MUTATE_PATHS, VALIDATE_ENFORCED_PATH } from '../webhook-contract.js';
 
@@ -13,9 +15,13 @@ export interface AdmissionRouteDeps {
   nodes?: () => NodeFacts | undefined;
   /** The namespace the server runs in (SRE_QUERO_NAMESPACE): never injected nor checked, and named by the enforcement message. */
   namespace?: string;
+  /** Told of each refused pod (an Event on its owner, refusal-events.ts); must not wait. None: no cluster access, no Events. */
+  refusals?: { report(refused: RefusedPod): void };
 }
 
 type Answer = (review: AdmissionReview) => ReviewOutcome;
+
+const isRefuseReason = (reason: string): reason is RefuseReason => (REFUSE_REASONS as readonly string[]).includes(reason);
 
 /** Takes a parsed request body, returns the answer's JSON text; throws InvalidReviewError for a malformed review. */
 export type ReviewHandler = (body: unknown, log: FastifyBaseLogger) => string;
@@ -30,8 +36,8 @@ const LOG_LEVEL: Readonly<Record<Verdict, 'info' | 'debug'>> = { refused: 'info'
  * log. Apart from the route so the benchmarks measure exactly what it does.
  * The metric children are looked up once per label set, not per review.
  */
-export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics'>, mode: string, answer: Answer): ReviewHandler {
-  const { metrics } = deps;
+export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics' | 'refusals'>, mode: string, answer: Answer): ReviewHandler {
+  const { metrics, refusals } = deps;
   const duration = metrics.reviewDuration.labels({ mode });
   const reviews = new Map<string, ReturnType<Metrics['reviews']['labels']>>();
   const sidecars = new Map<string, ReturnType<Metrics['injectedSidecars']['labels']>>();
@@ -52,6 +58,15 @@ export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics'>, mode: s
       let injected = sidecars.get(sidecarKey);
       if (injected === undefined) sidecars.set(sidecarKey, (injected = metrics.injectedSidecars.labels({ sidecar_mode: sidecar.sidecarMode, chosen_by: chosenBy, agent: sidecar.agent })));
       injected.inc();
+    }
+    // Every refusal of the injector is something the pod's owner can fix (a value, a conflict).
+    if (refusals !== undefined && outcome.verdict === 'refused' && outcome.message !== undefined && isRefuseReason(outcome.reason)) {
+      const { namespace, pod } = review.request;
+      const metadata = pod?.metadata;
+      if (namespace && metadata !== undefined) {
+        const { name, generateName, uid, ownerReferences } = metadata;
+        refusals.report({ namespace, pod: { name, generateName, uid: typeof uid === 'string' ? uid : undefined, ownerReferences }, reason: outcome.reason, message: outcome.message });
+      }
     }
     const level = LOG_LEVEL[outcome.verdict];
     // Only build the line when it is written.

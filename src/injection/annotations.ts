@@ -21,6 +21,9 @@ export const ANNOTATIONS = {
   status: `${PREFIX}status`,
 } as const;
 
+/** The namespace label whose value (enabled, enforced, disabled) selects the webhook entry, and so the mode. */
+export const NAMESPACE_LABEL = `${PREFIX}injection`;
+
 /** Added to every injected pod so watchers (the reconciler) can select them cheaply. */
 export const INJECTED_LABEL = `${PREFIX}injected`;
 

@@ -1,4 +1,4 @@
-import { ANNOTATIONS } from './annotations.js';
+import { ANNOTATIONS, NAMESPACE_LABEL } from './annotations.js';
 import type { InjectionResult } from './inject.js';
 import { chosenAgent } from './overrides.js';
 import type { InjectReason, SkipReason } from './reasons.js';
@@ -19,7 +19,6 @@ export interface Explanation {
 
 const OPT_IN = `${ANNOTATIONS.sidecar}: "true"`;
 const OPT_OUT = `${ANNOTATIONS.sidecar}: "false"`;
-const NAMESPACE_LABEL = 'logging.sre-quero/injection';
 
 const INJECTED: Readonly<Record<InjectReason, Pick<Explanation, 'why' | 'change'>>> = {
   annotation_opt_in: { why: `the pod template asks for it (${OPT_IN})`, change: `to go without: remove the annotation or set ${OPT_OUT}` },

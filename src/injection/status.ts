@@ -37,12 +37,15 @@ export function hasStatus(annotations: Readonly<Record<string, string>>): boolea
   return annotations[ANNOTATIONS.status] !== undefined;
 }
 
-/** What the reconciler reads from a pod's status. */
+/** What the reconciler and `explain` read from a pod's status. */
 export interface StatusFacts {
   /** Which agent to ask to reload, and how: promtail when the status does not say (pods injected before there was a choice). */
   agent: Agent;
   metricsPort?: number;
   configMap?: string;
+  /** The sidecar image it was given: compared with what the settings give today (escaped pods, explain). */
+  image?: string;
+  sidecarMode?: SidecarMode;
 }
 
 /**
@@ -57,10 +60,12 @@ export function readStatus(annotations: Readonly<Record<string, string>> | undef
     return { agent: 'promtail' };
   }
   if (typeof parsed !== 'object' || parsed === null) return { agent: 'promtail' };
-  const { agent, metricsPort, configMap } = parsed as { agent?: unknown; metricsPort?: unknown; configMap?: unknown };
+  const { agent, metricsPort, configMap, image, sidecarMode } = parsed as { agent?: unknown; metricsPort?: unknown; configMap?: unknown; image?: unknown; sidecarMode?: unknown };
   return {
     agent: (AGENTS as readonly unknown[]).includes(agent) ? (agent as Agent) : 'promtail',
     ...(Number.isInteger(metricsPort) && (metricsPort as number) > 0 && (metricsPort as number) < 65536 ? { metricsPort: metricsPort as number } : {}),
     ...(typeof configMap === 'string' ? { configMap } : {}),
+    ...(typeof image === 'string' && image !== '' ? { image } : {}),
+    ...(sidecarMode === 'classic' || sidecarMode === 'native' ? { sidecarMode } : {}),
   };
 }

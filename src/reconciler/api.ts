@@ -1,8 +1,10 @@
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { eventsApi, type EventsApi } from '../cluster/events-api.js';
 import type { ConfigMapLike } from './config-maps.js';
 import { apiErrorMessage, shareConnections, statusOf } from './kube.js';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../webhook-contract.js';
-import { INJECTED_SELECTOR, type ServicePort } from './model.js';
+import { INJECTION_NAMESPACE_SELECTOR } from './escaped-pods.js';
+import { INJECTED_SELECTOR, RUNNING_SELECTOR, UNINJECTED_SELECTOR, type ServicePort } from './model.js';
 
 // Every Kubernetes call the reconciler makes, built in one place from
 // client-node. The reconcile logic sees only ReconcilerApi (unit tests pass a
@@ -40,6 +42,10 @@ export type ListPage<T> = (options: { limit: number; _continue?: string }) => Pr
 
 export interface ListApi {
   injectedPods: ListPage<V1Pod>;
+  /** Running pods without the injected label (escaped-pods report), everywhere; the informer keeps those of namespaces that ask for injection. */
+  uninjectedRunningPods: ListPage<V1Pod>;
+  /** Namespaces labelled logging.sre-quero/injection=enabled or enforced. */
+  injectionNamespaces: ListPage<V1Namespace>;
   services: ListPage<V1Service>;
   managedConfigMaps: ListPage<V1ConfigMap>;
   /** The template ConfigMap, by name, in the reconciler's namespace. */
@@ -50,7 +56,7 @@ const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 /** `count(verb)` is told of every request (the reconciler's API request metric). */
-export function clusterApi(kc: KubeConfig, count: (verb: string) => void): { lists: ListApi; writes: ReconcilerApi } {
+export function clusterApi(kc: KubeConfig, count: (verb: string) => void): { lists: ListApi; writes: ReconcilerApi; events: EventsApi } {
   const core = shareConnections(kc).makeApiClient(CoreV1Api);
   const write = async (call: () => Promise<unknown>): Promise<WriteOutcome> => {
     count('apply');
@@ -69,8 +75,11 @@ export function clusterApi(kc: KubeConfig, count: (verb: string) => void): { lis
     return call(options) as Promise<Page<T>>;
   };
   return {
+    events: eventsApi(kc, count),
     lists: {
       injectedPods: listed((page) => core.listPodForAllNamespaces({ labelSelector: INJECTED_SELECTOR, ...page })),
+      uninjectedRunningPods: listed((page) => core.listPodForAllNamespaces({ labelSelector: UNINJECTED_SELECTOR, fieldSelector: RUNNING_SELECTOR, ...page })),
+      injectionNamespaces: listed((page) => core.listNamespace({ labelSelector: INJECTION_NAMESPACE_SELECTOR, ...page })),
       services: listed((page) => core.listServiceForAllNamespaces(page)),
       managedConfigMaps: listed((page) => core.listConfigMapForAllNamespaces({ labelSelector: MANAGED_SELECTOR, ...page })),
       templates: (namespace, name) => listed((page) => core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}`, ...page })),

@@ -13,7 +13,7 @@ export function kubeConfigFor(cluster: ClusterSource): KubeConfig {
     kc.loadFromCluster();
     return shareConnections(kc);
   }
-  const which = cluster.from === 'flag' ? `--kubeconfig ${cluster.path}` : `KUBECONFIG=${cluster.path}`;
+  const which = cluster.from === 'flag' ? `--kubeconfig ${cluster.path}` : cluster.from === 'home' ? cluster.path : `KUBECONFIG=${cluster.path}`;
   try {
     kc.loadFromFile(cluster.path);
   } catch (error) {

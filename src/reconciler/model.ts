@@ -7,6 +7,10 @@ import { FIELD_MANAGER } from '../webhook-contract.js';
 /** `logging.sre-quero/service-port: "false"` on a Service: leave its ports alone. */
 export const SERVICE_OPT_OUT_ANNOTATION = 'logging.sre-quero/service-port';
 export const INJECTED_SELECTOR = `${INJECTED_LABEL}=true`;
+/** Pods without the label, which `!=` matches too. */
+export const UNINJECTED_SELECTOR = `${INJECTED_LABEL}!=true`;
+/** A field selector: a watch says DELETED when a pod stops running. */
+export const RUNNING_SELECTOR = 'status.phase=Running';
 
 export interface ObjectMeta {
   name?: string;
@@ -17,11 +21,14 @@ export interface ObjectMeta {
   managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown }[];
   deletionTimestamp?: unknown;
   creationTimestamp?: Date | string;
+  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }[];
 }
 
 export interface PodLike {
   metadata?: ObjectMeta;
-  status?: { podIP?: string };
+  status?: { podIP?: string; phase?: string };
+  /** Only whether it is a Windows pod (the sidecar cannot serve those). */
+  spec?: { os?: { name?: string } };
 }
 
 export interface ServicePort {

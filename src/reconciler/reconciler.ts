@@ -3,13 +3,16 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../clock.js';
 import { CacheSyncTimeoutError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { DEFAULT_SETTINGS, type InjectorSettings } from '../injection/index.js';
 import { clusterApi, MANAGED_SELECTOR, type ListPage } from './api.js';
 import type { ConfigMapLike } from './config-maps.js';
+import { INJECTION_NAMESPACE_SELECTOR, injectionModeOf, neverInjected } from './escaped-pods.js';
 import { apiErrorMessage, backoffMs } from './kube.js';
-import { INJECTED_SELECTOR, type PodLike, type ServiceLike } from './model.js';
+import { INJECTED_SELECTOR, RUNNING_SELECTOR, UNINJECTED_SELECTOR, type PodLike, type ServiceLike } from './model.js';
 import { NamespaceReconciler, podKey, type ReconcileCaches } from './reconcile-namespace.js';
+import { EscapedPodsReporter } from './report-escaped.js';
 import type { ReloadTarget } from './sidecar-reload.js';
-import { slimConfigMap, slimPod, slimService } from './slim.js';
+import { slimConfigMap, slimNamespace, slimPod, slimService, slimUninjectedPod } from './slim.js';
 import { WorkQueue } from './work-queue.js';
 
 // The controller, the controller-runtime way: informers (list + watch, each
@@ -32,6 +35,10 @@ export interface ReconcilerOptions {
   cacheSyncTimeoutMs?: number;
   /** Asks running sidecars to reload after their ConfigMap changed (sidecar-reload.ts); none: they get it at restart. */
   reloader?: { request(targets: readonly ReloadTarget[]): void; forget(key: string): void; stop(): void };
+  /** The injector's settings: what an escaped pod is compared with (default: the built-in defaults). */
+  settings?: InjectorSettings;
+  /** The escaped-pods report (gauge, Events); on by default. */
+  escapedPods?: boolean;
 }
 
 type Informer<T extends KubernetesObject> = ListWatch<T>;
@@ -41,15 +48,21 @@ const WORKERS = 8;
 /** Objects per list page: bounds what a list holds in memory before it is cut down. */
 const PAGE_SIZE = 500;
 
+/** What an informer keeps of each object; undefined: not kept at all (see slimmingWatch). */
+type Slim<T> = (object: T) => T | undefined;
+
 /** A list function for ListWatch that pages through the list and keeps only what `slim` keeps of each object. */
-function pagedList<T>(page: ListPage<T>, slim: (object: T) => T): () => Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
+function pagedList<T>(page: ListPage<T>, slim: Slim<T>): () => Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
   return async () => {
     const items: T[] = [];
     let next: string | undefined;
     let resourceVersion = '';
     do {
       const listed = await page({ limit: PAGE_SIZE, ...(next ? { _continue: next } : {}) });
-      for (const item of listed.items) items.push(slim(item));
+      for (const item of listed.items) {
+        const kept = slim(item);
+        if (kept !== undefined) items.push(kept);
+      }
       resourceVersion = listed.metadata?.resourceVersion ?? resourceVersion;
       next = listed.metadata?._continue || undefined;
     } while (next !== undefined);
@@ -57,29 +70,66 @@ function pagedList<T>(page: ListPage<T>, slim: (object: T) => T): () => Promise<
   };
 }
 
+type WatchCallback = (phase: string, object: unknown, raw?: unknown) => void;
+
 /**
  * A Watch whose events carry the cut-down object, so ListWatch caches only
  * that. ERROR and BOOKMARK events pass as they are (ListWatch reads their code
- * and resourceVersion).
+ * and resourceVersion). An object `slim` does not keep becomes a DELETED of
+ * its name: ListWatch ignores it when it holds nothing of that name, drops
+ * what it held otherwise, and moves its resourceVersion on either way.
+ * `expire()` makes ListWatch forget its resourceVersion, as a 410 Gone does,
+ * so the informer lists again (Reconciler.keepWatching restarts it).
  */
-function slimmingWatch<T>(kc: KubeConfig, slim: (object: T) => T): Watch {
+function slimmingWatch<T>(kc: KubeConfig, slim: Slim<T>): Watch & { expire(): void } {
   const watch = new Watch(kc);
+  let latest: WatchCallback | undefined;
   return {
-    watch: (path: string, query: Record<string, string | number | boolean | undefined>, callback: (phase: string, object: unknown, raw?: unknown) => void, done: (error: unknown) => void) =>
-      watch.watch(path, query, (phase, object, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? slim(object as T) : object, raw), done),
-  } as Watch;
+    watch: (path: string, query: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (error: unknown) => void) => {
+      latest = callback;
+      return watch.watch(
+        path,
+        query,
+        (phase, object, raw) => {
+          if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, object, raw);
+          const kept = slim(object as T);
+          if (kept !== undefined) return callback(phase, kept, raw);
+          const { name, namespace, resourceVersion } = (object as { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }).metadata ?? {};
+          return callback('DELETED', { metadata: { name, namespace, resourceVersion } }, raw);
+        },
+        done,
+      );
+    },
+    expire: () => latest?.('ERROR', { code: 410 }),
+  } as Watch & { expire(): void };
 }
 
 export class Reconciler {
+  /** The informers readiness waits for (start() resolves once each has listed). */
   private readonly informers: Informer<KubernetesObject>[] = [];
+  /** The escaped-pods report's: not waited for, so a report that cannot list (RBAC) never holds the reconciler back. */
+  private readonly reportInformers: Informer<KubernetesObject>[] = [];
   private pods!: Informer<KubernetesObject>;
   private services!: Informer<KubernetesObject>;
   private managedConfigMaps!: Informer<KubernetesObject>;
   private templates!: Informer<KubernetesObject>;
+  private injectionNamespaces: Informer<KubernetesObject> | undefined;
+  private uninjectedPods: Informer<KubernetesObject> | undefined;
   private queue: WorkQueue<string> | undefined;
   private readonly namespaces: NamespaceReconciler;
+  private readonly escaped: EscapedPodsReporter | undefined;
   private readonly lists;
   private readonly timers = new Set<unknown>();
+  /** Why an informer is made to list again, for its log line (keepWatching); none: its watch expired. */
+  private readonly relistReasons = new Map<Informer<KubernetesObject>, string>();
+  /**
+   * Namespaces whose running uninjected pods the pod informer left out since
+   * its last list (they did not ask for injection then): when one of them is
+   * labelled, those pods are listed again. Names only, one per namespace.
+   */
+  private readonly leftOut = new Set<string>();
+  private relistPending = false;
+  private expireUninjected: (() => void) | undefined;
   private running = false;
   private synced = false;
 
@@ -87,6 +137,21 @@ export class Reconciler {
     const { kc, metrics, logger, defaults, template, reloader, clock } = options;
     const api = clusterApi(kc, (verb) => metrics.reconcilerRequests.inc({ verb }));
     this.lists = api.lists;
+    if (options.escapedPods !== false) {
+      this.escaped = new EscapedPodsReporter({
+        caches: {
+          injectionMode: (namespace) => this.injectionModeOf(namespace),
+          uninjectedPods: (namespace) => (this.uninjectedPods?.list(namespace) ?? []) as readonly PodLike[],
+          injectedPods: (namespace) => this.pods.list(namespace) as readonly PodLike[],
+        },
+        api: api.events,
+        settings: options.settings ?? DEFAULT_SETTINGS,
+        clock,
+        gauge: metrics.escapedPods,
+        requeueAfter: (namespace, ms) => this.queue?.addAfter(namespace, ms),
+        log: logger,
+      });
+    }
     const caches: ReconcileCaches = {
       pods: (namespace) => this.pods.list(namespace) as readonly PodLike[],
       services: (namespace) => this.services.list(namespace) as readonly ServiceLike[],
@@ -116,14 +181,25 @@ export class Reconciler {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.leftOut.clear();
+    this.relistPending = false;
     const { kc, template, metrics, logger, clock } = this.options;
-    const informer = <T>(path: string, list: ListPage<T>, slim: (object: T) => T, labelSelector?: string, fieldSelector?: string): Informer<KubernetesObject> => {
-      const made = new ListWatch<KubernetesObject>(path, slimmingWatch(kc, slim), pagedList(list, slim) as never, false, labelSelector, fieldSelector);
+    const informer = <T>(path: string, list: ListPage<T>, slim: Slim<T>, labelSelector?: string, fieldSelector?: string, gate = true) => {
+      const watch = slimmingWatch(kc, slim);
+      const made = new ListWatch<KubernetesObject>(path, watch, pagedList(list, slim) as never, false, labelSelector, fieldSelector);
       made.on('connect', () => metrics.reconcilerRequests.inc({ verb: 'watch' }));
-      this.informers.push(made);
+      (gate ? this.informers : this.reportInformers).push(made);
       this.keepWatching(made, path);
-      return made;
+      return Object.assign(made, { expire: watch.expire });
     };
+    if (this.escaped !== undefined) {
+      // The namespaces first: the pod informer below keeps the pods of those that ask for injection.
+      this.injectionNamespaces = informer('/api/v1/namespaces', this.lists.injectionNamespaces, slimNamespace as never, INJECTION_NAMESPACE_SELECTOR, undefined, false);
+      const uninjected = informer('/api/v1/pods', this.lists.uninjectedRunningPods, ((pod: PodLike) => this.keepUninjected(pod)) as never, UNINJECTED_SELECTOR, RUNNING_SELECTOR, false);
+      this.uninjectedPods = uninjected;
+      this.expireUninjected = uninjected.expire;
+      await this.injectionNamespaces.start();
+    }
     this.pods = informer('/api/v1/pods', this.lists.injectedPods, slimPod as never, INJECTED_SELECTOR);
     this.services = informer('/api/v1/services', this.lists.services, slimService as never);
     this.managedConfigMaps = informer('/api/v1/configmaps', this.lists.managedConfigMaps, slimConfigMap as never, MANAGED_SELECTOR);
@@ -134,7 +210,10 @@ export class Reconciler {
       workers: WORKERS,
       clock,
       backoffMs,
-      process: (namespace) => this.namespaces.reconcile(namespace),
+      process: async (namespace) => {
+        await this.namespaces.reconcile(namespace);
+        await this.escaped?.reconcile(namespace);
+      },
       onSuccess: () => metrics.reconciles.inc({ result: 'ok' }),
       onError: (namespace, error, retryInMs) => {
         metrics.reconciles.inc({ result: 'error' });
@@ -145,6 +224,14 @@ export class Reconciler {
     // Until the caches are complete, start() marks everything once they are.
     const markNamespace = (object: KubernetesObject) => this.synced && object.metadata?.namespace && queue.add(object.metadata.namespace);
     for (const source of [this.pods, this.services, this.managedConfigMaps]) source.on('change', markNamespace);
+    this.uninjectedPods?.on('change', markNamespace);
+    this.injectionNamespaces?.on('change', (namespace) => {
+      const name = namespace.metadata?.name;
+      if (name === undefined) return;
+      // Labelled now, with running pods left out before: list them (at most once a second).
+      if (this.injectionModeOf(name) !== undefined && this.leftOut.has(name)) this.relistUninjected(`namespace ${name} now asks for injection`);
+      if (this.synced) queue.add(name);
+    });
     this.pods.on('delete', (pod) => this.options.reloader?.forget(podKey(pod.metadata ?? {})));
     this.services.on('delete', (service) => this.namespaces.forgetService(service.metadata?.namespace ?? '', service.metadata?.name ?? ''));
     this.templates.on('change', () => {
@@ -152,7 +239,7 @@ export class Reconciler {
       this.markAll();
     });
 
-    await Promise.all(this.informers.map((each) => each.start()));
+    await Promise.all([...this.informers, ...(this.uninjectedPods ? [this.uninjectedPods] : [])].map((each) => each.start()));
     // start() also returns when the first list failed (the informer then
     // restarts with backoff): synced means every informer has listed.
     const deadline = clock.now() + (this.options.cacheSyncTimeoutMs ?? 120_000);
@@ -176,8 +263,40 @@ export class Reconciler {
     this.options.reloader?.stop();
     for (const timer of this.timers) this.options.clock.clearTimeout(timer);
     this.timers.clear();
-    await Promise.all(this.informers.splice(0).map((each) => each.stop()));
+    await Promise.all([...this.informers.splice(0), ...this.reportInformers.splice(0)].map((each) => each.stop()));
     await this.queue?.shutDown();
+    // Only the leader reports escaped pods: another replica's gauge takes over.
+    this.options.metrics.escapedPods.reset();
+    this.escaped?.forgetAll();
+  }
+
+  /** The namespace's label, when it asks for every pod and the webhook is ever called there. */
+  private injectionModeOf(namespace: string) {
+    if (neverInjected(namespace, this.options.template.namespace)) return undefined;
+    return injectionModeOf(this.injectionNamespaces?.get(namespace)?.metadata?.labels);
+  }
+
+  /** The uninjected-pod informer's filter: the pods of namespaces that ask for injection, cut down; the others' namespaces noted. */
+  private keepUninjected(pod: PodLike): PodLike | undefined {
+    const namespace = pod.metadata?.namespace;
+    if (namespace === undefined) return undefined;
+    if (this.injectionModeOf(namespace) !== undefined) return slimUninjectedPod(pod);
+    if (!neverInjected(namespace, this.options.template.namespace)) this.leftOut.add(namespace);
+    return undefined;
+  }
+
+  private relistUninjected(reason: string): void {
+    if (this.relistPending || this.expireUninjected === undefined || this.uninjectedPods === undefined) return;
+    this.relistPending = true;
+    const informer = this.uninjectedPods;
+    const expire = this.expireUninjected;
+    // A second labelled namespace within the second rides on the same list.
+    this.later(1000, () => {
+      this.relistPending = false;
+      this.leftOut.clear();
+      this.relistReasons.set(informer, reason);
+      expire();
+    });
   }
 
   /** Resolves once no namespace is waiting or being reconciled (tests, benchmarks). */
@@ -238,7 +357,9 @@ export class Reconciler {
     this.every(1000, () => {
       if (!this.synced || restarting || source.latestResourceVersion() !== '') return;
       restarting = true;
-      this.options.logger.info({ path }, 'watch expired (410 Gone); relisting');
+      const reason = this.relistReasons.get(source);
+      this.relistReasons.delete(source);
+      this.options.logger.info({ path, ...(reason ? { reason } : {}) }, reason ? 'relisting' : 'watch expired (410 Gone); relisting');
       const aborted = new Promise<void>((resolve) => {
         expectedAbort = resolve;
         this.options.clock.setTimeout(resolve, 1000);
@@ -262,6 +383,7 @@ export class Reconciler {
     const namespaces = new Set<string>();
     for (const pod of this.pods.list()) if (pod.metadata?.namespace) namespaces.add(pod.metadata.namespace);
     for (const service of this.services.list()) if (service.metadata?.namespace) namespaces.add(service.metadata.namespace);
+    for (const namespace of this.injectionNamespaces?.list() ?? []) if (namespace.metadata?.name) namespaces.add(namespace.metadata.name);
     for (const namespace of namespaces) queue.add(namespace);
   }
 }

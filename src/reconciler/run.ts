@@ -50,6 +50,7 @@ export function runReconciler(options: {
     clock: systemClock,
     ...(options.cacheSyncTimeoutMs === undefined ? {} : { cacheSyncTimeoutMs: options.cacheSyncTimeoutMs }),
     defaults: { metricsPort: options.settings.metricsPort, configMap: options.settings.configMap },
+    settings: options.settings,
     template: { namespace: options.namespace, name: options.templateConfigMap },
     reloader: new SidecarReloader({
       post: (url) => sidecarRequest('POST', url),

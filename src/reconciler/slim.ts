@@ -1,4 +1,4 @@
-import { ANNOTATIONS } from '../injection/index.js';
+import { ANNOTATIONS, NAMESPACE_LABEL } from '../injection/index.js';
 import type { ConfigMapLike } from './config-maps.js';
 import { FIELD_MANAGER } from '../webhook-contract.js';
 import { SERVICE_OPT_OUT_ANNOTATION, type ObjectMeta, type PodLike, type ServiceLike } from './model.js';
@@ -38,20 +38,65 @@ function someAnnotations(annotations: Record<string, string> | undefined, keys: 
   return any ? { annotations: kept } : {};
 }
 
-/** An injected pod: name, labels (Service selectors match them), the status annotation, creation and deletion times, its IP (sidecar reloads). */
-export function slimPod(pod: PodLike & WithMeta): PodLike & WithMeta {
+/** Only the controller's reference (kind and name are what an owner is found by), or none. */
+function controllerOnly(references: ObjectMeta['ownerReferences']): { ownerReferences?: ObjectMeta['ownerReferences'] } {
+  const chosen = references?.find((ref) => ref.controller === true) ?? references?.[0];
+  if (chosen === undefined) return {};
+  const { apiVersion, kind, name } = chosen;
+  return { ownerReferences: [{ ...(apiVersion === undefined ? {} : { apiVersion }), ...(kind === undefined ? {} : { kind }), ...(name === undefined ? {} : { name }), controller: true }] };
+}
+
+/** What escaped-pods.ts reads of a pod: deletion, owner, phase, Windows, and the annotations the decision reads. */
+function escapeFacts(pod: PodLike & WithMeta, annotationKeys: readonly string[]): PodLike & WithMeta {
   const metadata = pod.metadata;
-  const podIP = pod.status?.podIP;
+  const phase = pod.status?.phase;
   return {
     metadata: {
       ...baseMeta(metadata),
-      ...(metadata?.labels === undefined ? {} : { labels: metadata.labels }),
-      ...someAnnotations(metadata?.annotations, [ANNOTATIONS.status]),
-      ...(metadata?.creationTimestamp === undefined ? {} : { creationTimestamp: metadata.creationTimestamp }),
+      ...someAnnotations(metadata?.annotations, annotationKeys),
       ...(metadata?.deletionTimestamp === undefined || metadata.deletionTimestamp === null ? {} : { deletionTimestamp: metadata.deletionTimestamp }),
+      ...controllerOnly(metadata?.ownerReferences),
     },
-    ...(podIP === undefined ? {} : { status: { podIP } }),
+    ...(phase === undefined ? {} : { status: { phase } }),
+    ...(pod.spec?.os?.name === 'windows' ? { spec: { os: { name: 'windows' } } } : {}),
   };
+}
+
+/**
+ * An injected pod: name, labels (Service selectors match them), the status
+ * annotation, creation and deletion times, its IP (sidecar reloads); and for
+ * the escaped-pods report its phase, controller and the agent and image
+ * annotations (whether its sidecar is still what the settings give).
+ */
+export function slimPod(pod: PodLike & WithMeta): PodLike & WithMeta {
+  const facts = escapeFacts(pod, [ANNOTATIONS.status, ANNOTATIONS.agent, ANNOTATIONS.image]);
+  const metadata = pod.metadata;
+  const podIP = pod.status?.podIP;
+  return {
+    ...facts,
+    metadata: {
+      ...facts.metadata,
+      ...(metadata?.labels === undefined ? {} : { labels: metadata.labels }),
+      ...(metadata?.creationTimestamp === undefined ? {} : { creationTimestamp: metadata.creationTimestamp }),
+    },
+    ...(podIP === undefined && facts.status === undefined ? {} : { status: { ...facts.status, ...(podIP === undefined ? {} : { podIP }) } }),
+  };
+}
+
+/**
+ * A running pod without the injected label, in a namespace that asks for
+ * every pod: only what tells whether it escaped (no labels, no IP); the
+ * opt-out annotation, and the status a hand-labelled pod may carry.
+ */
+export function slimUninjectedPod(pod: PodLike & WithMeta): PodLike & WithMeta {
+  return escapeFacts(pod, [ANNOTATIONS.sidecar, ANNOTATIONS.status, ANNOTATIONS.agent, ANNOTATIONS.image]);
+}
+
+/** A namespace: its name and the injection label's value. */
+export function slimNamespace(namespace: WithMeta): WithMeta {
+  const metadata = namespace.metadata;
+  const value = metadata?.labels?.[NAMESPACE_LABEL];
+  return { metadata: { ...baseMeta(metadata), ...(value === undefined ? {} : { labels: { [NAMESPACE_LABEL]: value } }) } };
 }
 
 /** A Service: its selector, type and ports, the opt-out annotation, and only our own field manager's entries of managedFields. */

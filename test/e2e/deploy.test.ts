@@ -235,6 +235,27 @@ if (cp !== undefined) {
     const seen = await waitFor('the node version, seen through the watch', async () => (nodes.facts()?.kubeletVersions.get('rbac-node') === 'v1.31.4' ? true : undefined));
     t.ok(seen, 'v1.31.4 seen');
 
+    // The escaped-pods report, as the ServiceAccount: the labelled namespaces
+    // listed, a running pod without the sidecar kept, its Deployment found
+    // through its ReplicaSet (get replicasets), an Event on the pod.
+    await cp.createNamespace('rbac-escaped', { 'logging.sre-quero/injection': 'enabled' });
+    const deployment = { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'example/web:1' }] } } } };
+    t.equal((await cp.api('POST', '/apis/apps/v1/namespaces/rbac-escaped/deployments', deployment)).status, 201);
+    // No scheduler, no kubelet: bound to the Node object and set running by hand.
+    const escaped = await waitFor("the Deployment's pod", async () => ((await cp.api('GET', '/api/v1/namespaces/rbac-escaped/pods?labelSelector=app%3Dweb')).body.items as Json[])[0]);
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name: escaped.metadata.name }, target: { apiVersion: 'v1', kind: 'Node', name: 'rbac-node' } };
+    t.equal((await cp.api('POST', `/api/v1/namespaces/rbac-escaped/pods/${escaped.metadata.name}/binding`, binding)).status, 201, 'bound');
+    const runningPod = await cp.api('PATCH', `/api/v1/namespaces/rbac-escaped/pods/${escaped.metadata.name}/status`, { status: { phase: 'Running' } }, { contentType: 'application/merge-patch+json' });
+    t.equal(runningPod.status, 200, 'running', { body: runningPod.body });
+    const reported = await waitFor('the escaped-pod Event, made as the ServiceAccount', async () =>
+      ((await cp.api('GET', `/api/v1/namespaces/rbac-escaped/events?fieldSelector=${encodeURIComponent('reason=LoggingSidecarMissing')}`)).body.items as Json[])[0],
+    );
+    t.match(reported, { involvedObject: { kind: 'Pod', name: escaped.metadata.name }, message: /kubectl rollout restart deployment\/web -n rbac-escaped/ }, 'the Deployment, found through the ReplicaSet');
+    t.match(await metrics.registry.getSingleMetricAsString('sre_quero_escaped_pods'), /sre_quero_escaped_pods\{namespace="rbac-escaped",reason="missing_sidecar"\} 1/);
+    for (const path of ['/apis/apps/v1/namespaces/rbac-escaped/replicasets/none', '/apis/batch/v1/namespaces/rbac-escaped/jobs/none']) {
+      t.equal((await cp.api('GET', path, undefined, as)).status, 404, `GET ${path}: allowed (not found)`);
+    }
+
     const forbidden: [string, string, unknown?][] = [
       ['GET', '/api/v1/namespaces/sre-quero/secrets'],
       ['GET', '/api/v1/namespaces/sre-quero/secrets/sre-quero-tls'],
@@ -250,6 +271,12 @@ if (cp !== undefined) {
       ['GET', '/api/v1/nodes/rbac-node'],
       ['DELETE', '/api/v1/nodes/rbac-node'],
       ['PUT', '/api/v1/nodes/rbac-node', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'rbac-node' } }],
+      ['GET', '/api/v1/namespaces/rbac-app'],
+      ['GET', '/apis/apps/v1/namespaces/rbac-escaped/replicasets'],
+      ['GET', '/apis/apps/v1/namespaces/rbac-escaped/deployments/web'],
+      ['DELETE', '/apis/apps/v1/namespaces/rbac-escaped/replicasets/none'],
+      ['DELETE', `/api/v1/namespaces/rbac-escaped/events/${reported.metadata.name}`],
+      ['PUT', `/api/v1/namespaces/rbac-escaped/events/${reported.metadata.name}`, reported],
     ];
     for (const [method, path, body] of forbidden) {
       t.equal((await cp.api(method, path, body, as)).status, 403, `${method} ${path} is forbidden`);

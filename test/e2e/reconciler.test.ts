@@ -194,6 +194,37 @@ if (cp !== undefined) {
     t.equal((await api('GET', '/api/v1/namespaces/custom-name/configmaps/team-promtail')).status, 404, "and theirs is not created for them");
   });
 
+  t.test('escaped pods: a running pod without the sidecar, its namespace labelled enabled after it started', async (t) => {
+    // Nothing runs here (no kubelet): the pod is bound to a Node object and its status set by hand, as a kubelet would.
+    t.equal((await api('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'escaped-node' } })).status, 201);
+    await cp.createNamespace('late-label');
+    const stored = await create('late-label', 'pods', { metadata: { name: 'before-install', labels: { app: 'old' } }, spec: { nodeName: 'escaped-node', containers: [{ name: 'app', image: 'example/app:1' }] } });
+    const running = await api('PATCH', '/api/v1/namespaces/late-label/pods/before-install/status', { status: { phase: 'Running' } }, { contentType: 'application/merge-patch+json' });
+    t.equal(running.status, 200, 'status set to Running', { body: running.body });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await reconciler.idle();
+    const gauge = async () => (await metrics.registry.getSingleMetricAsString('sre_quero_escaped_pods')).split('\n').find((line) => line.startsWith('sre_quero_escaped_pods{namespace="late-label"'));
+    t.equal(await gauge(), undefined, 'not counted while its namespace does not ask for injection');
+
+    const labelled = await api('PATCH', '/api/v1/namespaces/late-label', { metadata: { labels: { 'logging.sre-quero/injection': 'enabled' } } }, { contentType: 'application/merge-patch+json' });
+    t.equal(labelled.status, 200);
+    t.equal(await waitFor('the gauge', async () => gauge(), 20_000), 'sre_quero_escaped_pods{namespace="late-label",reason="missing_sidecar"} 1', 'listed again once labelled, and counted');
+    const podEvents = async () =>
+      ((await api('GET', `/api/v1/namespaces/late-label/events?fieldSelector=involvedObject.name%3Dbefore-install`)).body.items as Json[]).filter((e) => e.reason === 'LoggingSidecarMissing');
+    const [event] = await waitFor('the Event on the pod', async () => ((await podEvents()).length > 0 ? podEvents() : undefined));
+    t.match(event, { type: 'Warning', involvedObject: { kind: 'Pod', name: 'before-install', uid: stored.metadata.uid }, message: /^This pod runs without the logging sidecar that its namespace asks for \(logging\.sre-quero\/injection=enabled\).*kubectl delete pod\/before-install -n late-label, then create it again/ });
+
+    // Another change in the namespace reconciles it again: no second Event.
+    await api('PATCH', '/api/v1/namespaces/late-label/pods/before-install', { metadata: { labels: { touched: 'yes' } } }, { contentType: 'application/merge-patch+json' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await reconciler.idle();
+    t.equal((await podEvents()).length, 1, 'told once');
+
+    await api('PATCH', '/api/v1/namespaces/late-label', { metadata: { labels: { 'logging.sre-quero/injection': null } } }, { contentType: 'application/merge-patch+json' });
+    await waitFor('the gauge to clear', async () => ((await gauge()) === undefined ? true : undefined), 20_000);
+    t.pass('the label removed: no longer counted');
+  });
+
   t.test('restart converges: a new reconciler derives the same state from the cluster', async (t) => {
     await reconciler.stop();
     await create('shop', 'services', service('late', { app: 'late' }));

@@ -78,3 +78,21 @@ t.test('what `sre-quero uninstall` finds the install by: the label on every obje
   t.strictSame([...named('Deployment'), ...named('Service'), ...named('ServiceAccount')], [contract.DEFAULT_SERVICE, contract.DEFAULT_SERVICE, contract.DEFAULT_SERVICE], 'the install’s name, which the cluster-wide names start with');
   t.equal(objects.find((o) => o.kind === 'Deployment')?.metadata.labels['app.kubernetes.io/component'], 'webhook', 'how uninstall finds the other installs’ servers');
 });
+
+t.test('the settings ConfigMap is <Service>-settings beside the Service (where explain reads it)', async (t) => {
+  const [settings] = base('settings.yaml');
+  t.equal(settings?.metadata.name, `${contract.DEFAULT_SERVICE}${contract.SETTINGS_CONFIGMAP_SUFFIX}`);
+  t.equal(settings?.metadata.namespace, contract.DEFAULT_NAMESPACE);
+  t.ok(settings?.data[contract.SETTINGS_KEY]);
+});
+
+t.test('RBAC: what refusal events and the escaped-pods report read and write, and no more', async (t) => {
+  const [role] = base('rbac.yaml').filter((doc) => doc.kind === 'ClusterRole');
+  const verbs = (group: string, resource: string) => (role?.rules as Json[]).filter((rule) => rule.apiGroups.includes(group) && rule.resources.includes(resource)).flatMap((rule) => rule.verbs).sort();
+  t.same(verbs('', 'events'), ['create'], 'Events are created, never changed');
+  t.same(verbs('', 'namespaces'), ['list', 'watch'], 'the labelled namespaces');
+  t.same(verbs('apps', 'replicasets'), ['get'], "a pod's Deployment, through its ReplicaSet");
+  t.same(verbs('batch', 'jobs'), ['get'], "a pod's CronJob, through its Job");
+  t.same(verbs('', 'pods'), ['list', 'watch'], 'pods are never written');
+  t.same(verbs('apps', 'deployments'), [], 'workloads are never read nor written');
+});

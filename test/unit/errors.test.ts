@@ -28,6 +28,9 @@ const STATUS: Record<string, number | undefined> = {
   SQ_KUBECONFIG_INVALID: undefined,
   SQ_CERT_OUTLIVES_CA: undefined,
   SQ_UNINSTALL_FAILED: undefined,
+  SQ_OBJECT_NOT_FOUND: undefined,
+  SQ_READ_FORBIDDEN: undefined,
+  SQ_CLUSTER_READ_FAILED: undefined,
 };
 
 t.test('every code is declared once, well formed, under its own name, with a message', async (t) => {

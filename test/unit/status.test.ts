@@ -21,7 +21,7 @@ t.test('written by the core, read back by the reconciler', async (t) => {
   t.equal(annotations.keep, 'me', 'other annotations kept');
   t.ok(hasStatus(annotations));
   t.notOk(hasStatus({ keep: 'me' }));
-  t.strictSame(readStatus(annotations), { agent: 'alloy', metricsPort: 9180, configMap: 'team' });
+  t.strictSame(readStatus(annotations), { agent: 'alloy', metricsPort: 9180, configMap: 'team', image: 'grafana/promtail:3.6.11', sidecarMode: 'native' });
   t.same(JSON.parse(annotations['logging.sre-quero/status'] as string), status, 'the whole status, as JSON');
 });
 
@@ -37,11 +37,13 @@ t.test('a hand-edited or foreign status gives only its well-formed fields; the a
   t.strictSame(readStatus(undefined), promtail);
   t.strictSame(read('{"agent":"fluent-bit"}'), promtail, 'an unknown agent: promtail, the only one before there was a choice');
   t.strictSame(read('{"agent":["alloy"]}'), promtail);
+  t.strictSame(read('{"image":"","sidecarMode":"sideways"}'), promtail, 'an empty image, an unknown mode: left out');
+  t.strictSame(read('{"image":7,"sidecarMode":"classic"}'), { agent: 'promtail', sidecarMode: 'classic' });
 });
 
 t.test('a status written before there was a choice of agent reads as promtail', async (t) => {
   // As sre-quero wrote it before the agent field existed (test/fixtures/golden before alloy).
   const old = '{"sidecar":"promtail","sidecarMode":"classic","sidecarModeFrom":"settings","image":"grafana/promtail:3.6.11","metricsPort":9080,"logPath":"/var/log/app","containers":["web"],"configMap":"promtail-sidecar-config","reusedVolumes":[]}';
-  t.strictSame(readStatus({ 'logging.sre-quero/status': old }), { agent: 'promtail', metricsPort: 9080, configMap: 'promtail-sidecar-config' });
+  t.strictSame(readStatus({ 'logging.sre-quero/status': old }), { agent: 'promtail', metricsPort: 9080, configMap: 'promtail-sidecar-config', image: 'grafana/promtail:3.6.11', sidecarMode: 'classic' });
   t.strictSame(readStatus({ 'logging.sre-quero/status': old.replace('"sidecar":"promtail",', '"sidecar":"promtail","agent":"alloy",') }).agent, 'alloy');
 });

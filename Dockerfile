@@ -37,11 +37,12 @@ USER 65532:65532
 EXPOSE 8443
 # --max-semi-space-size=2 (MiB): V8's young generation grows to 16 MiB and
 # more per semi-space by default, and the reconciler's lists (5,000 pods)
-# leave it there. --optimize-for-size: V8's heap and code heuristics favour
-# memory (the reconciler's process at 5,000 pods: ~125 MiB instead of ~153),
-# at no measured cost per admission review (callgrind, bench/instructions.ts).
+# leave it there. With MALLOC_ARENA_MAX=2 the process with the reconciler at
+# 5,000 pods stays at ~140 MiB (bench/reconciler.ts). Not --optimize-for-size:
+# it saves ~20 MiB more but pins the young generation at 1 MiB and costs the
+# webhook ~30% more CPU per admission review (bench/https.ts, 2026-11-23).
 # The benchmarks (bench/image-runtime.ts) and the test image
 # (test/cluster/build/images.sh) read this line and the ENV lines above, so
 # they run what ships.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--optimize-for-size", "/app/dist/bin.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/bin.js"]
 CMD ["serve"]

@@ -67,19 +67,27 @@ export function apiClient(target: { server: string; caFile: string; token: strin
 }
 
 /** Runs kubectl without blocking the event loop (the webhook under test may live in this process). */
+export interface Captured {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command without blocking the event loop (the suite's other work goes on) and captures its output. */
+export function runCaptured(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs: number }): Promise<Captured> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
 export function kubectlRunner(kubectl: string, kubeconfig: string): Kubectl {
   return (args, callOptions = {}) =>
-    new Promise((resolve, reject) => {
-      const child = spawn(kubectl, ['--kubeconfig', kubeconfig, ...(callOptions.as ? ['--token', callOptions.as.token] : []), ...args], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: 120_000,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-      child.stdin.end(callOptions.input ?? '');
-    });
+    runCaptured(kubectl, ['--kubeconfig', kubeconfig, ...(callOptions.as ? ['--token', callOptions.as.token] : []), ...args], { input: callOptions.input, timeoutMs: 120_000 });
 }

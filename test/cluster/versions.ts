@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -91,3 +91,13 @@ export function findBinaries(env: NodeJS.ProcessEnv = process.env): Binaries | u
 
 /** CI sets this so a missing cluster fails the run instead of skipping the suite. */
 export const clusterRequired = (env: NodeJS.ProcessEnv = process.env): boolean => env.SRE_QUERO_REQUIRE_CLUSTER === '1';
+
+/** Whether `path` is a file this process may run (a provisioned binary). */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { runCaptured } from '../cluster/client.js';
 import { repoRoot } from '../cluster/install.js';
 import { imageName } from '../cluster/local-cluster.js';
-import { HELM_HINT, helmPath, readProvisioned } from '../cluster/versions.js';
+import { HELM_HINT, helmPath, isExecutable, readProvisioned } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
 import { hasSidecar, pod, waitFor } from './harness.js';
 import { isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
@@ -66,16 +66,8 @@ const cluster = nodeClusterOrSkip();
 const helm = helmPath();
 const provisioned = readProvisioned();
 
-const executable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
-if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
+if (cluster !== undefined && (!isExecutable(helm) || provisioned === undefined)) {
   t.fail(provisioned === undefined ? 'no provisioning manifest: run `bash test/cluster/provision.sh`' : HELM_HINT(helm));
 } else if (cluster !== undefined && provisioned !== undefined) {
   const { api, kubectl } = cluster;
@@ -85,16 +77,7 @@ if (cluster !== undefined && (!executable(helm) || provisioned === undefined)) {
   const home = mkdtempSync(join(tmpdir(), 'sre-quero-helm-e2e-'));
   const env = { ...process.env, HELM_CONFIG_HOME: join(home, 'config'), HELM_CACHE_HOME: join(home, 'cache'), HELM_DATA_HOME: join(home, 'data') };
   /** Runs helm against the suite's cluster without blocking the event loop. */
-  const run = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(helm, ['--kubeconfig', cluster.kubeconfig, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  const run = (args: string[]) => runCaptured(helm, ['--kubeconfig', cluster.kubeconfig, ...args], { env, timeoutMs: 240_000 });
 
   const [, repository = '', tag = ''] = /^(.*):([^:/]+)$/.exec(imageName(provisioned.images.sreQuero)) ?? [];
   // The agents' images provisioning built and imported, each allowed beside the defaults' repositories.

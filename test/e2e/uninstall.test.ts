@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import t from 'tap';
+import { runCaptured } from '../cluster/client.js';
 import { childEnv } from '../helpers/child-env.js';
 import type { Json } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -54,21 +54,8 @@ if (cluster !== undefined) {
     return reply.status === 200 ? (reply.body as Json) : undefined;
   };
   /** `sre-quero uninstall` as a user runs it, from the sources. */
-  const uninstall = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', `${repoRoot}src/bin.ts`, 'uninstall', '--kubeconfig', cluster.kubeconfig, '--namespace', NAMESPACE, ...args], {
-        cwd: repoRoot,
-        env: childEnv({}, { dropServerSettings: true }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 240_000,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  const uninstall = (args: string[]) =>
+    runCaptured(process.execPath, ['--import', 'tsx', `${repoRoot}src/bin.ts`, 'uninstall', '--kubeconfig', cluster.kubeconfig, '--namespace', NAMESPACE, ...args], { cwd: repoRoot, env: childEnv({}, { dropServerSettings: true }), timeoutMs: 240_000 });
   /** Server-side apply as `manager` (no force), as the reconciler, or an app's own tooling, writes. */
   const apply = async (path: string, body: Json, manager: string) => {
     const reply = await api('PATCH', `${path}?fieldManager=${manager}&force=false`, body, { contentType: 'application/apply-patch+yaml' });

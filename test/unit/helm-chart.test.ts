@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { serviceDnsNames } from '../../src/certs.js';
 import { loadSettings } from '../../src/config.js';
 import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, LAYOUT } from '../../src/injection/index.js';
 import * as contract from '../../src/webhook-contract.js';
-import { ALLOY_VERSION, cacheRoot, ENABLE_HINT, findBinaries, HELM_HINT, HELM_VERSION, helmPath, readProvisioned } from '../cluster/versions.js';
+import { ALLOY_VERSION, cacheRoot, ENABLE_HINT, findBinaries, HELM_HINT, HELM_VERSION, helmPath, isExecutable, readProvisioned } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
 
 // The Helm chart (deploy/helm/sre-quero) with the Helm provisioning builds:
@@ -26,14 +26,6 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 const chart = join(repoRoot, 'deploy/helm/sre-quero');
 const helm = helmPath();
 const alloy = readProvisioned()?.alloy ?? join(cacheRoot(), `alloy-v${ALLOY_VERSION}`, 'alloy');
-const executable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** What Helm adds to every object's metadata, and the kustomize install does not. */
 const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/instance', 'app.kubernetes.io/version'];
@@ -41,9 +33,9 @@ const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by', 'app.kuber
 const HELM_POD_ANNOTATIONS = ['checksum/settings'];
 const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
-if (!executable(helm)) {
+if (!isExecutable(helm)) {
   t.fail(HELM_HINT(helm));
-} else if (!executable(alloy)) {
+} else if (!isExecutable(alloy)) {
   t.fail(`no alloy at ${alloy}, to check the config.alloy the chart renders: build it with \`bash test/cluster/provision.sh\``);
 } else {
   // Helm's own state (repositories, plugins, cache) in a throw-away home.

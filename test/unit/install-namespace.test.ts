@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
@@ -8,7 +8,7 @@ import { answerEnforcement, answerReview } from '../../src/admission/handle.js';
 import { serviceDnsNames } from '../../src/certs.js';
 import { DEFAULT_SETTINGS } from '../../src/injection/index.js';
 import { DEFAULT_NAMESPACE } from '../../src/webhook-contract.js';
-import { cacheRoot, ENABLE_HINT, findBinaries } from '../cluster/versions.js';
+import { cacheRoot, ENABLE_HINT, findBinaries, isExecutable } from '../cluster/versions.js';
 import { EXAMPLE_NAMESPACE, EXAMPLE_VARIANTS, leftovers, repoRoot, writeExample, type ExampleVariant } from '../helpers/example-namespace.js';
 import type { Json } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -24,14 +24,6 @@ import { tempDir } from '../helpers/temp-dir.js';
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 const KUSTOMIZE_V2 = join(cacheRoot(), 'kustomize-v2.0.3', 'kustomize');
 
-const executable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const kubectl = findBinaries()?.kubectl;
 if (kubectl === undefined) {
@@ -50,7 +42,7 @@ if (kubectl === undefined) {
   };
   const excluded = (selector: Json): unknown => selector.matchExpressions.find((e: Json) => e.key === 'kubernetes.io/metadata.name')?.values;
   const workdir = tempDir('install-namespace');
-  const v2 = executable(KUSTOMIZE_V2) ? KUSTOMIZE_V2 : undefined;
+  const v2 = isExecutable(KUSTOMIZE_V2) ? KUSTOMIZE_V2 : undefined;
   if (v2 === undefined) t.comment(`kustomize v2.0.3 not built (bash test/cluster/build/kustomize-v2.0.3.sh): rendered with the provisioned kubectl only`);
 
   t.test('a bare `namespace:` override leaves the namespace in these fields (what the example patches)', async (t) => {

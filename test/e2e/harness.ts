@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import t from 'tap';
 import { makeCertificates } from '../../src/certs.js';
+import { runCaptured } from '../cluster/client.js';
 import { clusterRequired, ENABLE_HINT, findBinaries, K8S_VERSION, startControlPlane, type ControlPlane, type Identity } from '../cluster/control-plane.js';
+import { helmPath } from '../cluster/versions.js';
 import { testApp, type Json, type TestApp } from '../helpers/reviews.js';
 
 // Shared set-up of the end-to-end suite: a real control plane, the webhook as
@@ -72,14 +74,29 @@ const WEBHOOK_KINDS: Record<string, string> = {
  * server) instead of the in-cluster Service. `urlFor` may redirect single
  * entries (e.g. to a closed port, to make them unreachable).
  */
+/**
+ * Where the admission objects come from: a kustomize directory of deploy/, or
+ * the Helm chart rendered with its defaults as release `sre-quero` in
+ * namespace sre-quero (the names of deploy/base; test/unit/helm-chart.test.ts
+ * holds the two equal, this runs the chart's own objects).
+ */
+export type InstallSource = { kustomize: string } | 'helm';
+
+export async function installObjects(cp: ControlPlane, source: InstallSource): Promise<Json[]> {
+  if (source !== 'helm') return kustomize(cp, `${repoRoot}${source.kustomize}`);
+  const rendered = await runCaptured(helmPath(), ['template', 'sre-quero', `${repoRoot}deploy/helm/sre-quero`, '--namespace', 'sre-quero'], { timeoutMs: 60_000 });
+  if (rendered.status !== 0) throw new Error(`helm template deploy/helm/sre-quero failed: ${rendered.stderr}`);
+  return parseAllDocuments(rendered.stdout).map((doc) => doc.toJS() as Json).filter(Boolean);
+}
+
 export async function webhookConfigurations(
   cp: ControlPlane,
   baseUrl: string,
   ca: string,
   urlFor: (entry: string, path: string) => string = (_e, path) => `${baseUrl}${path}`,
-  dir = 'deploy/base',
+  source: InstallSource = { kustomize: 'deploy/base' },
 ): Promise<Json[]> {
-  return (await kustomize(cp, `${repoRoot}${dir}`))
+  return (await installObjects(cp, source))
     .filter((object) => object.kind in WEBHOOK_KINDS)
     .map((object) => ({
       ...object,

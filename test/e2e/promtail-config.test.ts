@@ -8,17 +8,19 @@ import { clusterRequired, readProvisioned } from '../cluster/versions.js';
 import type { Json } from '../helpers/reviews.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-// The config the sidecars really run, checked by the real promtail: the
+// The config the sidecars really run, checked by the real agents: the
 // central template of deploy/base with the environment each injected sidecar
-// gets, for every settings variant the golden files cover
-// (-check-syntax), and one sidecar run for real on a folder of lines
-// (-dry-run prints what it would push, labels included).
+// gets, for every settings variant the golden files cover (promtail
+// -check-syntax; alloy validate for the alloy sidecars, on config.alloy), and
+// one promtail sidecar run for real on a folder of lines (-dry-run prints
+// what it would push, labels included).
 
 const promtail = readProvisioned()?.promtail;
+const alloy = readProvisioned()?.alloy;
 const root = new URL('../../', import.meta.url).pathname;
 
-if (promtail === undefined || !existsSync(promtail)) {
-  const hint = 'promtail config tests not run: no promtail built; `bash test/cluster/provision.sh` builds it';
+if (promtail === undefined || !existsSync(promtail) || alloy === undefined || !existsSync(alloy)) {
+  const hint = 'agent config tests not run: no promtail or alloy built; `bash test/cluster/provision.sh` builds them';
   if (clusterRequired()) t.fail(`SRE_QUERO_REQUIRE_CLUSTER=1 but ${hint}`);
   else t.plan(0, hint);
 } else {
@@ -26,16 +28,22 @@ if (promtail === undefined || !existsSync(promtail)) {
   const template = parse(readFileSync(join(root, 'deploy/base/promtail-template.yaml'), 'utf8')) as Json;
   const config = join(work, 'promtail.yaml');
   writeFileSync(config, template.data['promtail.yaml']);
+  const alloyConfig = join(work, 'config.alloy');
+  writeFileSync(alloyConfig, template.data['config.alloy']);
 
-  /** Every injected sidecar in the golden files, with the file it came from. */
+  /** Every injected promtail sidecar in the golden files, with the file it came from (alloy's apart: `alloy run ...`). */
   const sidecars: { from: string; container: Json }[] = [];
+  const alloySidecars: { from: string; container: Json }[] = [];
   const goldenDir = join(root, 'test/fixtures/golden');
   for (const file of readdirSync(goldenDir).filter((name) => name.endsWith('.injected'))) {
     const walk = (node: unknown): void => {
       if (Array.isArray(node)) node.forEach(walk);
       else if (node && typeof node === 'object') {
         const object = node as Json;
-        if (Array.isArray(object.containers)) for (const c of object.containers as Json[]) if (c.name === 'promtail') sidecars.push({ from: file, container: c });
+        for (const list of [object.containers, object.initContainers]) {
+          if (!Array.isArray(list)) continue;
+          for (const c of list as Json[]) if (c.name === 'promtail') (c.args?.[0] === 'run' ? alloySidecars : sidecars).push({ from: file, container: c });
+        }
         Object.values(object).forEach(walk);
       }
     };
@@ -60,6 +68,18 @@ if (promtail === undefined || !existsSync(promtail)) {
       const result = spawnSync(promtail, [...argsOf(container, { '-config.file': config }), '-check-syntax'], { env: envOf(container), encoding: 'utf8' });
       t.equal(result.status, 0, `${from}: ${result.stdout.trim()}`);
     }
+  });
+
+  t.test("the template's config.alloy with every golden alloy sidecar's environment passes alloy validate", async (t) => {
+    t.ok(alloySidecars.length >= 2, `${alloySidecars.length} alloy sidecars found in the golden files`);
+    for (const { from, container } of alloySidecars) {
+      t.equal(container.args[1], '/etc/promtail/config.alloy', `${from}: runs the ConfigMap's config.alloy`);
+      const result = spawnSync(alloy, ['validate', alloyConfig], { env: envOf(container), encoding: 'utf8' });
+      t.equal(result.status, 0, `${from}: ${result.stdout.trim()}${result.stderr.trim()}`);
+    }
+    const broken = join(work, 'broken.alloy');
+    writeFileSync(broken, template.data['config.alloy'].replace('loki.write.default.receiver', 'loki.write.missing.receiver'));
+    t.not(spawnSync(alloy, ['validate', broken], { env: envOf(alloySidecars[0]?.container as Json), encoding: 'utf8' }).status, 0, 'alloy validate can fail: a reference to a missing component');
   });
 
   t.test('-check-syntax can fail: a broken config is refused', async (t) => {

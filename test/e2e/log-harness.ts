@@ -167,7 +167,9 @@ export function apps(cluster: NodeCluster) {
         const live = pods.filter((p) => !p.metadata.deletionTimestamp);
         return live.length === replicas && live.every(isReady) ? live : undefined;
       },
-      60_000,
+      // A node busy with the suite's other files: the first pod of an agent
+      // maps its binary cold (alloy's is 400 MB) and has taken over a minute.
+      120_000,
     );
   };
   const deployOne = async (t: Test, namespace: string, name: string, annotations: Record<string, string>): Promise<Json> =>

@@ -160,17 +160,31 @@ export function apps(cluster: NodeCluster) {
     const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
     const applied = await kubectl(['apply', '-f', '-'], { input: `${JSON.stringify(manifest)}\n${JSON.stringify(service)}` });
     t.equal(applied.status, 0, `apply ${namespace}/${name}`, { stderr: applied.stderr });
-    return waitFor(
-      `${namespace}/${name} Ready`,
-      async () => {
-        const pods = ((await api('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3D${name}`)).body as Json).items as Json[];
-        const live = pods.filter((p) => !p.metadata.deletionTimestamp);
-        return live.length === replicas && live.every(isReady) ? live : undefined;
-      },
-      // A node busy with the suite's other files: the first pod of an agent
-      // maps its binary cold (alloy's is 400 MB) and has taken over a minute.
-      120_000,
-    );
+    const podsOf = async () => {
+      const pods = ((await api('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3D${name}`)).body as Json).items as Json[];
+      return pods.filter((p) => !p.metadata.deletionTimestamp);
+    };
+    try {
+      return await waitFor(
+        `${namespace}/${name} Ready`,
+        async () => {
+          const live = await podsOf();
+          return live.length === replicas && live.every(isReady) ? live : undefined;
+        },
+        // A node busy with the suite's other files: the first pod of an agent
+        // maps its binary cold (alloy's is 400 MB) and has taken over a minute.
+        120_000,
+      );
+    } catch (error) {
+      // Say what the pods were doing, so a failure here can be understood afterwards.
+      const states = (await podsOf().catch(() => [])).map((p) => ({
+        pod: p.metadata.name,
+        phase: p.status?.phase,
+        conditions: (p.status?.conditions ?? []).map((c: Json) => `${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ''}`),
+        containers: [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].map((c: Json) => ({ name: c.name, ready: c.ready, started: c.started, restarts: c.restartCount, state: c.state })),
+      }));
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(states)}`);
+    }
   };
   const deployOne = async (t: Test, namespace: string, name: string, annotations: Record<string, string>): Promise<Json> =>
     (await deploy(t, namespace, name, annotations))[0] as Json;

@@ -17,6 +17,10 @@ const ALLOY = { 'logging.sre-quero/sidecar': 'true', 'logging.sre-quero/agent': 
 const TEMPLATE = '/api/v1/namespaces/sre-quero/configmaps/sre-quero-promtail-template';
 
 if (cluster !== undefined) {
+  // Six pipelines on a node shared with the suite's other files, one of them
+  // waiting for the kubelet to rewrite a ConfigMap (about 90 s): more than
+  // the suite's 300 s per file when the node is busy.
+  t.setTimeout(600_000);
   const { api, kubectl } = cluster;
   const { deploy, deployOne, write } = apps(cluster);
   const podNow = async (ns: string, name: string): Promise<Json> => (await api('GET', `/api/v1/namespaces/${ns}/pods/${name}`)).body as Json;

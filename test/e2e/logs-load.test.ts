@@ -10,9 +10,8 @@ import { httpGet, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 // 1,000 lines a second for a minute. It is not OOM-killed, keeps up (every
 // line in Loki soon after the last was written), and its memory stays under
 // the default request: the cgroup's anonymous memory (total_rss), sampled
-// while it works. (Its VmRSS looks larger: it counts the pages of the binary,
-// 86 MB for promtail and 400 MB for alloy, file-backed, shared by every
-// sidecar on the node and reclaimable.) Both agents, one after the other.
+// while it works. (Its VmRSS looks larger: it counts the pages of the 86 MB
+// binary, file-backed, shared by every sidecar on the node and reclaimable.)
 
 const LINES_PER_SECOND = 1000;
 const SECONDS = 60;
@@ -26,15 +25,15 @@ if (cluster !== undefined) {
   const { api } = cluster;
   const { deployOne } = apps(cluster);
 
-  for (const agent of ['promtail', 'alloy'] as const) t.test(`a ${agent} sidecar under ${LINES_PER_SECOND} lines/s for ${SECONDS} s keeps up within its default resources`, async (t) => {
-    const ns = await namespaceFor(cluster, `logs-load-${agent}`);
-    const pod = await deployOne(t, ns, 'busy', { 'logging.sre-quero/sidecar': 'true', 'logging.sre-quero/agent': agent });
+  t.test(`a sidecar under ${LINES_PER_SECOND} lines/s for ${SECONDS} s keeps up within its default resources`, async (t) => {
+    const ns = await namespaceFor(cluster, 'logs-load');
+    const pod = await deployOne(t, ns, 'busy', { 'logging.sre-quero/sidecar': 'true' });
     const sidecar = (pod.spec.containers as Json[]).find((c) => c.name === 'promtail') as Json;
     t.same(sidecar.resources, { requests: DEFAULT_SETTINGS.resources.requests, limits: DEFAULT_SETTINGS.resources.limits }, 'the defaults');
 
-    const pid = sidecarPid(pod.metadata.name, agent) as number;
+    const pid = sidecarPid(pod.metadata.name) as number;
     const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((line) => /:memory:/.test(line))?.split(':')[2];
-    t.ok(cgroup, `${agent} ${pid} in memory cgroup ${cgroup}`);
+    t.ok(cgroup, `promtail ${pid} in memory cgroup ${cgroup}`);
     const cpuBefore = Number(readFileSync(`/sys/fs/cgroup/cpuacct${cgroup}/cpuacct.usage`, 'utf8'));
 
     // The app: bursts of LINES_PER_SECOND lines, one a second, for SECONDS.
@@ -65,6 +64,6 @@ if (cluster !== undefined) {
     t.ok(peakRss < bytes(DEFAULT_SETTINGS.resources.requests.memory), `memory ${(peakRss / MiB).toFixed(1)} MiB at most, under the ${DEFAULT_SETTINGS.resources.requests.memory} request`);
     const millicores = (cpuSeconds / wrote) * 1000;
     t.ok(millicores < Number(DEFAULT_SETTINGS.resources.requests.cpu.replace(/m$/, '')), `CPU ${millicores.toFixed(0)}m while writing, under the ${DEFAULT_SETTINGS.resources.requests.cpu} request`);
-    t.comment(`${total} lines in ${wrote.toFixed(0)} s: ${agent} used ${millicores.toFixed(0)}m CPU, ${(peakRss / MiB).toFixed(1)} MiB anonymous memory at most (cgroup usage peak with page cache: ${(usage / MiB).toFixed(1)} MiB)`);
+    t.comment(`${total} lines in ${wrote.toFixed(0)} s: promtail used ${millicores.toFixed(0)}m CPU, ${(peakRss / MiB).toFixed(1)} MiB anonymous memory at most (cgroup usage peak with page cache: ${(usage / MiB).toFixed(1)} MiB)`);
   });
 }

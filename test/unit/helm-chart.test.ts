@@ -1,9 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
@@ -12,6 +11,7 @@ import { loadSettings } from '../../src/config.js';
 import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, LAYOUT } from '../../src/injection/index.js';
 import * as contract from '../../src/webhook-contract.js';
 import { ALLOY_VERSION, cacheRoot, ENABLE_HINT, findBinaries, HELM_HINT, HELM_VERSION, helmPath, isExecutable, readProvisioned } from '../cluster/versions.js';
+import { helmRunner } from '../helpers/helm-chart.js';
 import type { Json } from '../helpers/reviews.js';
 
 // The Helm chart (deploy/helm/sre-quero) with the Helm provisioning builds:
@@ -38,28 +38,7 @@ if (!isExecutable(helm)) {
 } else if (!isExecutable(alloy)) {
   t.fail(`no alloy at ${alloy}, to check the config.alloy the chart renders: build it with \`bash test/cluster/provision.sh\``);
 } else {
-  // Helm's own state (repositories, plugins, cache) in a throw-away home.
-  const home = mkdtempSync(join(tmpdir(), 'sre-quero-helm-'));
-  t.teardown(() => rmSync(home, { recursive: true, force: true }));
-  const env = { ...process.env, HELM_CONFIG_HOME: join(home, 'config'), HELM_CACHE_HOME: join(home, 'cache'), HELM_DATA_HOME: join(home, 'data'), KUBECONFIG: join(home, 'none') };
-  const run = (args: string[]) => spawnSync(helm, args, { encoding: 'utf8', env, timeout: 60_000 });
-
-  /** `helm template` with values (as a file) and flags; throws with Helm's message when it fails. */
-  const render = (options: { release?: string; namespace?: string; values?: Json; flags?: string[] } = {}): Json[] => {
-    const result = template(options);
-    if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
-    return parseAllDocuments(result.stdout).map((doc) => doc.toJS() as Json).filter(Boolean);
-  };
-  let valuesFiles = 0;
-  const template = (options: { release?: string; namespace?: string; values?: Json; flags?: string[] } = {}) => {
-    const args = ['template', options.release ?? 'sre-quero', chart, '--namespace', options.namespace ?? 'sre-quero', ...(options.flags ?? [])];
-    if (options.values !== undefined) {
-      const file = join(home, `values-${valuesFiles++}.json`);
-      writeFileSync(file, JSON.stringify(options.values));
-      args.push('--values', file);
-    }
-    return run(args);
-  };
+  const { home, env, scratch, run, template, render } = helmRunner(t, helm, chart);
   const find = (objects: Json[], kind: string, name?: string): Json => {
     const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
     if (found === undefined) throw new Error(`no ${kind}${name ? ` ${name}` : ''} rendered`);
@@ -76,7 +55,7 @@ if (!isExecutable(helm)) {
   };
   /** `alloy validate` on a rendered config.alloy: undefined when it passes, else Alloy's message. */
   const alloyValidate = (text: string): string | undefined => {
-    const file = join(home, `config-${valuesFiles++}.alloy`);
+    const file = scratch('config.alloy');
     writeFileSync(file, text);
     const result = spawnSync(alloy, ['validate', file], { encoding: 'utf8', timeout: 60_000 });
     return result.status === 0 ? undefined : `${result.stdout}${result.stderr}` || `exit ${result.status}`;

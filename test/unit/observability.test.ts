@@ -9,6 +9,7 @@ import { makeCertificates } from '../../src/certs.js';
 import { INJECTED_LABEL, LAYOUT } from '../../src/injection/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { cacheRoot, ENABLE_HINT, findBinaries, HELM_HINT, helmPath, PROMETHEUS_VERSION, readProvisioned } from '../cluster/versions.js';
+import { helmRunner } from '../helpers/helm-chart.js';
 import type { Json } from '../helpers/reviews.js';
 
 // What ships for the platform team's monitoring (README: Monitoring): the
@@ -241,25 +242,8 @@ t.test('deploy/observability holds copies of the chart files (UPDATE_GOLDEN=1 re
 if (!executable(helm)) {
   t.fail(HELM_HINT(helm));
 } else {
-  const home = mkdtempSync(join(tmpdir(), 'sre-quero-helm-'));
-  t.teardown(() => rmSync(home, { recursive: true, force: true }));
-  const env = { ...process.env, HELM_CONFIG_HOME: join(home, 'config'), HELM_CACHE_HOME: join(home, 'cache'), HELM_DATA_HOME: join(home, 'data'), KUBECONFIG: join(home, 'none') };
+  const { env, template, render } = helmRunner(t, helm, chart);
   const CRDS = ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].flatMap((kind) => ['--api-versions', `monitoring.coreos.com/v1/${kind}`]);
-  let valuesFiles = 0;
-  const template = (options: { release?: string; namespace?: string; values?: Json; flags?: string[] } = {}) => {
-    const args = ['template', options.release ?? 'sre-quero', chart, '--namespace', options.namespace ?? 'sre-quero', ...(options.flags ?? [])];
-    if (options.values !== undefined) {
-      const file = join(home, `values-${valuesFiles++}.json`);
-      writeFileSync(file, JSON.stringify(options.values));
-      args.push('--values', file);
-    }
-    return spawnSync(helm, args, { encoding: 'utf8', env, timeout: 60_000 });
-  };
-  const render = (options: Parameters<typeof template>[0] = {}): Json[] => {
-    const result = template(options);
-    if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
-    return parseAllDocuments(result.stdout).map((doc) => doc.toJS() as Json).filter(Boolean);
-  };
   const withCrds = (values?: Json, more: Partial<Parameters<typeof template>[0]> = {}) => render({ ...more, values, flags: [...CRDS, ...(more?.flags ?? [])] });
   const kinds = (objects: Json[]) => objects.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1' || o.metadata.name.endsWith('-dashboard')).map((o) => o.kind).sort();
   const find = (objects: Json[], kind: string, name?: string): Json => {

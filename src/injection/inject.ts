@@ -8,6 +8,7 @@ import { LAYOUT } from './layout.js';
 import type { InjectorSettings } from './settings.js';
 import type { AutoModeReason, NodeFacts } from './sidecar-mode.js';
 import { withStatus, type InjectionStatus } from './status.js';
+import { drainSeconds } from './shutdown.js';
 import { logMount, sidecarContainer, sidecarVolumes } from './sidecar.js';
 import { folderOf, parseJob } from './values.js';
 
@@ -85,7 +86,7 @@ export function injectPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
     targetSet.has(container.name) && !mountsLogFolder(container, options) ? { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] } : container;
   const containers: Container[] = pod.spec.containers.map(withMount);
   const ownInit = pod.spec.initContainers?.map(withMount);
-  const sidecar = sidecarContainer(options, jobOf(pod, options, targets), targets);
+  const sidecar = sidecarContainer(options, jobOf(pod, options, targets), targets, drainSeconds(nodes, nodeName, pod.spec.terminationGracePeriodSeconds));
   // Native: first, so it runs before any other init container and ships its logs too.
   const initContainers = options.sidecarMode === 'native' ? [sidecar, ...(ownInit ?? [])] : ownInit;
   if (options.sidecarMode === 'classic') containers.push(sidecar);

@@ -27,23 +27,37 @@ export function parseKubeletVersion(version: string): { major: number; minor: nu
   return match ? { major: Number(match[1]), minor: Number(match[2]) } : undefined;
 }
 
-const supportsNative = (version: string): boolean => {
+type Release = { readonly major: number; readonly minor: number };
+
+const atLeast = (version: string, release: Release): boolean => {
   const parsed = parseKubeletVersion(version);
   if (parsed === undefined) return false;
-  const { major, minor } = NATIVE_SIDECARS_STABLE;
-  return parsed.major > major || (parsed.major === major && parsed.minor >= minor);
+  return parsed.major > release.major || (parsed.major === release.major && parsed.minor >= release.minor);
 };
 
 /**
- * The pod's node when it names one the informer knows (a pod created with
- * spec.nodeName), else every node: any node older than the cut-off, or one
- * whose version cannot be read, means classic.
+ * Whether every node that may run the pod runs a kubelet of `release` or
+ * newer: the pod's node when it names one the informer knows (a pod created
+ * with spec.nodeName), else every node. A version that cannot be read counts
+ * as older. No node known: `unknown`.
  */
-export function chooseAutoMode(nodes: NodeFacts | undefined, nodeName: string | undefined): AutoModeChoice {
+export function nodesAtLeast(nodes: NodeFacts | undefined, nodeName: string | undefined, release: Release): 'yes' | 'too_old' | 'unknown' {
   const versions = nodes?.kubeletVersions;
-  if (versions === undefined || versions.size === 0) return { mode: 'classic', reason: 'no_node_information' };
+  if (versions === undefined || versions.size === 0) return 'unknown';
   const own = nodeName === undefined ? undefined : versions.get(nodeName);
   const candidates = own === undefined ? versions.values() : [own];
-  for (const version of candidates) if (!supportsNative(version)) return { mode: 'classic', reason: 'node_too_old' };
-  return { mode: 'native', reason: 'nodes_support_native' };
+  for (const version of candidates) if (!atLeast(version, release)) return 'too_old';
+  return 'yes';
+}
+
+/** Native only where every node that may run the pod has them stable; classic otherwise. */
+export function chooseAutoMode(nodes: NodeFacts | undefined, nodeName: string | undefined): AutoModeChoice {
+  switch (nodesAtLeast(nodes, nodeName, NATIVE_SIDECARS_STABLE)) {
+    case 'unknown':
+      return { mode: 'classic', reason: 'no_node_information' };
+    case 'too_old':
+      return { mode: 'classic', reason: 'node_too_old' };
+    case 'yes':
+      return { mode: 'native', reason: 'nodes_support_native' };
+  }
 }

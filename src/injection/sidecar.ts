@@ -38,10 +38,10 @@ export function sidecarVolumes(options: InjectionOptions): readonly Volume[] {
 }
 
 /** The sidecar container; shared, frozen, by everything it is made of. */
-export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
+export function sidecarContainer(options: InjectionOptions, job: string, appContainers: readonly string[], drainSeconds: number | undefined): Container {
   const { agent, image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret, resources } = options;
-  const key = [agent, image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret ?? NONE, resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory, job, appContainers.join(',')].join('\u0000');
-  return containers.get(key, () => makeContainer(options, job, appContainers));
+  const key = [agent, image, sidecarMode, metricsPort, logPath, logGlob, credentialsSecret ?? NONE, resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory, drainSeconds ?? NONE, job, appContainers.join(',')].join('\u0000');
+  return containers.get(key, () => makeContainer(options, job, appContainers, drainSeconds));
 }
 
 function makeVolumes(options: InjectionOptions): Volume[] {
@@ -57,7 +57,7 @@ function makeVolumes(options: InjectionOptions): Volume[] {
   ];
 }
 
-function makeContainer(options: InjectionOptions, job: string, appContainers: readonly string[]): Container {
+function makeContainer(options: InjectionOptions, job: string, appContainers: readonly string[], drainSeconds: number | undefined): Container {
   const port = options.metricsPort;
   const agent = AGENT_PROFILES[options.agent];
   return {
@@ -91,6 +91,8 @@ function makeContainer(options: InjectionOptions, job: string, appContainers: re
       periodSeconds: 1,
       failureThreshold: 60,
     },
+    // Keeps shipping the app's last lines for a moment once told to stop (shutdown.ts).
+    ...(drainSeconds === undefined ? {} : { lifecycle: { preStop: { sleep: { seconds: drainSeconds } } } }),
     resources: {
       requests: { ...options.resources.requests },
       limits: { ...options.resources.limits },

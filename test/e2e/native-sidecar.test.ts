@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { Json } from '../helpers/reviews.js';
+import { DRAIN_SECONDS } from '../../src/injection/shutdown.js';
 import { waitFor } from './harness.js';
 import { exactlyOnce } from './log-harness.js';
 import { namespaceFor, nodeClusterOrSkip, type NodeCluster } from './node-harness.js';
@@ -62,6 +63,13 @@ if (cluster !== undefined) {
     t.same(pod.spec.initContainers.map((c: Json) => c.name), initContainers, 'the sidecar first among the init containers');
     t.equal(pod.spec.initContainers[0].restartPolicy, 'Always', 'the sidecar is a native one');
     t.same(pod.spec.containers.map((c: Json) => c.name), ['migrate']);
+    // The sidecar kept shipping after the app exited (shutdown.ts): its
+    // preStop sleep ran before the kubelet stopped it.
+    t.same(pod.spec.initContainers[0].lifecycle, { preStop: { sleep: { seconds: DRAIN_SECONDS } } }, 'a preStop sleep on this v1.37 node');
+    const finished = (statuses: Json[], name: string) => Date.parse(statuses.find((c) => c.name === name)?.state?.terminated?.finishedAt);
+    const lag = (finished(pod.status.initContainerStatuses, 'promtail') - finished(pod.status.containerStatuses, pod.spec.containers[0].name)) / 1000;
+    // finishedAt has whole seconds: a 3 s sleep shows as 2 s or more.
+    t.ok(lag >= DRAIN_SECONDS - 1, `the sidecar stopped ${lag} s after the app`);
     return pod;
   };
 

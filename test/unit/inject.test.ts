@@ -17,6 +17,7 @@ import {
 } from '../../src/injection/index.js';
 import { deepFreeze } from '../../src/injection/frozen-memo.js';
 import type { Container, Volume } from '../../src/injection/pod.js';
+import { DRAIN_SECONDS } from '../../src/injection/shutdown.js';
 
 /** The type of the `t` a subtest callback receives. */
 type Test = Parameters<Extract<Parameters<typeof t.test>[0], (...args: never[]) => unknown>>[0];
@@ -872,6 +873,29 @@ t.test('sidecar-mode auto: native where every node that may run the pod supports
   const job = injectPod(makePod({ annotations: auto, restartPolicy: 'Never' }), DEFAULT_SETTINGS, 'annotated', nodes({ a: 'v1.30.0' }));
   t.match(job, { kind: 'refused', reason: 'needs_native_sidecar', message: /sidecar mode auto chose classic: a node runs a kubelet older than 1\.33/ });
   t.equal(statusOf(injected(t, makePod())).sidecarModeReason, undefined, 'no reason unless auto chose');
+});
+
+t.test('the sidecar keeps shipping for a moment once told to stop: a preStop sleep where every node that may run the pod accepts one', async (t) => {
+  const nodes = (entries: Record<string, string>): NodeFacts => ({ kubeletVersions: new Map(Object.entries(entries)) });
+  const lifecycleOf = (pod: PodTemplate, facts?: NodeFacts) => {
+    const result = injectPod(pod, DEFAULT_SETTINGS, 'annotated', facts);
+    if (result.kind !== 'injected') throw new Error(`not injected: ${JSON.stringify(result)}`);
+    return [...(result.pod.spec.initContainers ?? []), ...result.pod.spec.containers].find((c) => c.name === 'promtail')?.lifecycle;
+  };
+  const sleep = (seconds: number) => ({ preStop: { sleep: { seconds } } });
+  t.same(lifecycleOf(makePod(), nodes({ a: 'v1.30.0', b: 'v1.37.2' })), sleep(DRAIN_SECONDS), 'kubelets of 1.30 and newer: the sleep action is on');
+  t.equal(DRAIN_SECONDS, 3);
+  t.same(lifecycleOf(makePod({ annotations: { [A('sidecar-mode')]: 'native' }, restartPolicy: 'Never' }), nodes({ a: 'v1.33.1' })), sleep(3), "a native sidecar too (a Job's last lines)");
+  t.equal(lifecycleOf(makePod(), nodes({ a: 'v1.30.0', b: 'v1.29.9' })), undefined, 'one node older than 1.30: none (the API server may not know the sleep action)');
+  t.equal(lifecycleOf(makePod(), undefined), undefined, 'no node information (offline inject): none');
+  t.equal(lifecycleOf(makePod(), nodes({})), undefined, 'no node known: none');
+  t.same(lifecycleOf(makePod({ spec: { nodeName: 'new' } }), nodes({ new: 'v1.31.0', old: 'v1.28.0' })), sleep(3), 'a pod bound to a node: that node only');
+  t.same(lifecycleOf(makePod({ spec: { terminationGracePeriodSeconds: 1 } }), nodes({ a: 'v1.34.0' })), sleep(1), 'never longer than the grace period (the API server refuses that)');
+  t.equal(lifecycleOf(makePod({ spec: { terminationGracePeriodSeconds: 0 } }), nodes({ a: 'v1.34.0' })), undefined, 'a pod killed at once: none (sleep 0 is refused before 1.33)');
+  t.same(lifecycleOf(makePod({ spec: { terminationGracePeriodSeconds: 60 } }), nodes({ a: 'v1.34.0' })), sleep(3));
+  const noGrace = makePod();
+  delete (noGrace.spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds;
+  t.same(lifecycleOf(noGrace, nodes({ a: 'v1.34.0' })), sleep(3), "left out (a template): the API server's default, 30 s");
 });
 
 t.test('classic mode refuses run-to-completion pods (Jobs), which it would keep from completing', async (t) => {

@@ -29,7 +29,7 @@ if (cluster !== undefined) {
     const ns = await namespaceFor(cluster, 'logs-load');
     const pod = await deployOne(t, ns, 'busy', { 'logging.sre-quero/sidecar': 'true' });
     const sidecar = (pod.spec.containers as Json[]).find((c) => c.name === 'promtail') as Json;
-    t.same(sidecar.resources, { requests: DEFAULT_SETTINGS.resources.requests, limits: DEFAULT_SETTINGS.resources.limits }, 'the defaults');
+    t.same(sidecar.resources, { requests: DEFAULT_SETTINGS.resources.promtail.requests, limits: DEFAULT_SETTINGS.resources.promtail.limits }, 'the defaults');
 
     const pid = sidecarPid(pod.metadata.name) as number;
     const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((line) => /:memory:/.test(line))?.split(':')[2];
@@ -61,9 +61,9 @@ if (cluster !== undefined) {
     const usage = Number(readFileSync(`/sys/fs/cgroup/memory${cgroup}/memory.max_usage_in_bytes`, 'utf8'));
     const status = (((await api('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`)).body as Json).status.containerStatuses as Json[]).find((c) => c.name === 'promtail') as Json;
     t.equal(status.restartCount, 0, 'never restarted (no OOM kill)');
-    t.ok(peakRss < bytes(DEFAULT_SETTINGS.resources.requests.memory), `memory ${(peakRss / MiB).toFixed(1)} MiB at most, under the ${DEFAULT_SETTINGS.resources.requests.memory} request`);
+    t.ok(peakRss < bytes(DEFAULT_SETTINGS.resources.promtail.requests.memory), `memory ${(peakRss / MiB).toFixed(1)} MiB at most, under the ${DEFAULT_SETTINGS.resources.promtail.requests.memory} request`);
     const millicores = (cpuSeconds / wrote) * 1000;
-    t.ok(millicores < Number(DEFAULT_SETTINGS.resources.requests.cpu.replace(/m$/, '')), `CPU ${millicores.toFixed(0)}m while writing, under the ${DEFAULT_SETTINGS.resources.requests.cpu} request`);
+    t.ok(millicores < Number(DEFAULT_SETTINGS.resources.promtail.requests.cpu.replace(/m$/, '')), `CPU ${millicores.toFixed(0)}m while writing, under the ${DEFAULT_SETTINGS.resources.promtail.requests.cpu} request`);
     t.comment(`${total} lines in ${wrote.toFixed(0)} s: promtail used ${millicores.toFixed(0)}m CPU, ${(peakRss / MiB).toFixed(1)} MiB anonymous memory at most (cgroup usage peak with page cache: ${(usage / MiB).toFixed(1)} MiB)`);
   });
 }

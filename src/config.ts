@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigInvalidError, KubeconfigInvalidError, SettingsInvalidError, SettingsUnreadableError } from './errors.js';
 import { deepFreeze } from './injection/frozen-memo.js';
-import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, type Agent, type InjectorSettings } from './injection/index.js';
+import { AGENT_PROFILES, AGENTS, DEFAULT_SETTINGS, type Agent, type InjectorSettings, type ResourceSettings } from './injection/index.js';
 import { DEFAULT_NAMESPACE, TEMPLATE_CONFIGMAP_NAME } from './webhook-contract.js';
 import { parseAgent, parseConfigMapName, parseCpu, parseImage, parseLogGlob, parseLogPath, parseMemory, parseSecretName, parseSidecarMode, type Parsed } from './injection/values.js';
 
@@ -113,8 +113,49 @@ const quantityText = (parse: (raw: string) => Parsed<{ text: string }>) => valid
 const quantityPair = z.strictObject({ cpu: quantityText(parseCpu), memory: quantityText(parseMemory) });
 
 /** A value per agent; agents left out keep their defaults. */
-const perAgent = <T extends z.ZodType>(value: T) => z.strictObject({ promtail: value, alloy: value } satisfies Record<Agent, T>).partial();
+const perAgent = <T extends z.ZodType>(value: T, params?: Parameters<typeof z.strictObject>[1]) =>
+  z.strictObject({ promtail: value, alloy: value } satisfies Record<Agent, T>, params).partial();
 const repositories = z.array(z.string().min(1)).min(1);
+
+const RESOURCES_FORMS =
+  "expected resources per agent (promtail, alloy: each with requests and limits) or, the form from before the choice of agent, promtail's alone (requests and limits)";
+/** An unknown key's message that names the keys expected there, so a typo does not read as a complaint about the other form. */
+const unknownKeys = (expected: string) => ({
+  error: (issue: z.core.$ZodRawIssue<z.core.$ZodIssue>) => {
+    if (issue.code !== 'unrecognized_keys') return undefined; // zod's own message
+    return `unrecognized key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((key) => `"${key}"`).join(', ')}; ${expected}`;
+  },
+});
+/** One agent's resources, each field optional: merged over that agent's defaults. */
+const agentResources = (expected: string) => z.strictObject({ requests: quantityPair.partial(), limits: quantityPair.partial() }, unknownKeys(expected)).partial();
+const resourcesPerAgent = perAgent(agentResources('expected requests and limits'), unknownKeys(RESOURCES_FORMS));
+/** The form from before the choice of agent: promtail's requests and limits directly under `resources`. */
+const resourcesLegacy = agentResources(RESOURCES_FORMS);
+type AgentResources = z.output<typeof resourcesLegacy>;
+const isAgent = (key: string): boolean => (AGENTS as readonly string[]).includes(key);
+
+/**
+ * `resources`, per agent or in the form from before the choice of agent
+ * (promtail's). The form is told from the keys, not by trying both (a zod
+ * union): a union answers "Invalid input" with both forms' complaints, or
+ * only the wrong one's, and a typo deep in one form would be reported as the
+ * other's unknown key. `legacy` says which form the file used, for messages.
+ */
+const resourcesSetting = z.unknown().transform((raw, ctx): { legacy: boolean } & Partial<Record<Agent, AgentResources>> => {
+  const keys = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.keys(raw) : [];
+  const legacy = !keys.some(isAgent);
+  if (!legacy && keys.some((key) => key === 'requests' || key === 'limits')) {
+    ctx.addIssue({ code: 'custom', message: `both forms at once (${keys.join(', ')}); ${RESOURCES_FORMS}, not both` });
+    return z.NEVER;
+  }
+  const parsed = legacy ? resourcesLegacy.safeParse(raw) : resourcesPerAgent.safeParse(raw);
+  if (!parsed.success) {
+    // Each issue keeps its path under `resources` and its message.
+    for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
+  }
+  return legacy ? { legacy, promtail: parsed.data as AgentResources } : { legacy, ...(parsed.data as Partial<Record<Agent, AgentResources>>) };
+});
 
 const SettingsFileSchema = z
   .strictObject({
@@ -131,7 +172,8 @@ const SettingsFileSchema = z
     metricsPort: z.number().int().min(1024).max(65535),
     configMap: validated(parseConfigMapName),
     credentialsSecret: validated(parseSecretName),
-    resources: z.strictObject({ requests: quantityPair.partial(), limits: quantityPair.partial() }).partial(),
+    // Per agent; requests and limits alone (the form before alloy) are promtail's.
+    resources: resourcesSetting,
   })
   .partial();
 
@@ -150,7 +192,7 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
   }
   const parsed = SettingsFileSchema.safeParse(raw);
   if (!parsed.success) throw new SettingsInvalidError(path, formatIssues(parsed.error));
-  const { image, images, allowedImageRepositories, allowedAgents, ...file } = parsed.data;
+  const { image, images, allowedImageRepositories, allowedAgents, resources, ...file } = parsed.data;
   if (image !== undefined && images?.promtail !== undefined && images.promtail !== image) {
     throw new SettingsInvalidError(path, `image and images.promtail name different images; image is the older name of images.promtail: keep one`);
   }
@@ -164,8 +206,8 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
       ...(Array.isArray(allowedImageRepositories) ? { promtail: allowedImageRepositories } : allowedImageRepositories),
     },
     resources: {
-      requests: { ...DEFAULT_SETTINGS.resources.requests, ...file.resources?.requests },
-      limits: { ...DEFAULT_SETTINGS.resources.limits, ...file.resources?.limits },
+      promtail: mergeResources('promtail', resources?.promtail),
+      alloy: mergeResources('alloy', resources?.alloy),
     },
   };
   if (!settings.allowedAgents.includes(settings.agent)) {
@@ -179,15 +221,27 @@ export function loadSettings(path: string | undefined, readFile: ReadFile = read
     const field = agent === 'promtail' && legacy ? 'image' : `images.${agent}`;
     throw new SettingsInvalidError(path, `${field}: expected ${checked.expected}${legacy ? '' : ` (allowedImageRepositories.${agent})`}`);
   }
-  for (const what of ['cpu', 'memory'] as const) {
-    const parse = what === 'cpu' ? parseCpu : parseMemory;
-    const request = parse(settings.resources.requests[what]);
-    const limit = parse(settings.resources.limits[what]);
-    if (request.ok && limit.ok && request.value.amount > limit.value.amount) {
-      throw new SettingsInvalidError(path, `resources.requests.${what} exceeds resources.limits.${what}`);
+  for (const agent of AGENTS) {
+    // Named as the file wrote it: in the older form, promtail's are resources.requests and resources.limits.
+    const field = agent === 'promtail' && resources?.legacy === true ? 'resources' : `resources.${agent}`;
+    for (const what of ['cpu', 'memory'] as const) {
+      const parse = what === 'cpu' ? parseCpu : parseMemory;
+      const request = parse(settings.resources[agent].requests[what]);
+      const limit = parse(settings.resources[agent].limits[what]);
+      if (request.ok && limit.ok && request.value.amount > limit.value.amount) {
+        // One side may be the agent's default, not in the file: say both values.
+        throw new SettingsInvalidError(path, `${field}.requests.${what} exceeds ${field}.limits.${what} (${request.value.text} > ${limit.value.text})`);
+      }
     }
   }
   return deepFreeze(settings);
+}
+
+/** One agent's resources from the file, each field over that agent's defaults. */
+function mergeResources(agent: Agent, fromFile: AgentResources | undefined): ResourceSettings {
+  const defaults = DEFAULT_SETTINGS.resources[agent];
+  if (fromFile === undefined) return defaults;
+  return { requests: { ...defaults.requests, ...fromFile.requests }, limits: { ...defaults.limits, ...fromFile.limits } };
 }
 
 

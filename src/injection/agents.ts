@@ -1,10 +1,12 @@
 import { LAYOUT } from './layout.js';
+import type { ResourceSettings } from './settings.js';
 
 // The log shippers the sidecar can run, and everything that differs between
-// them: image, allowed repositories, the ConfigMap key each reads, its
-// command line, the scratch volumes it needs and how a running one is told
-// to reload. Everything else (container and port names, volumes, mounts,
-// env, probe, securityContext) is the layout's and the same for both.
+// them: image, allowed repositories, default resources, the ConfigMap key
+// each reads, its command line, the scratch volumes it needs and how a
+// running one is told to reload. Everything else (container and port names,
+// volumes, mounts, env, probe, securityContext) is the layout's and the same
+// for both.
 
 export const AGENTS = ['promtail', 'alloy'] as const;
 export type Agent = (typeof AGENTS)[number];
@@ -15,6 +17,14 @@ export interface AgentProfile {
   image: string;
   /** Repositories the `image` setting and annotation may name, by default. */
   repositories: readonly string[];
+  /**
+   * The sidecar's requests and limits unless the settings (`resources.<agent>`)
+   * or the pod's annotations say otherwise. The one place in the code they
+   * are written: DEFAULT_SETTINGS, the tests and test/e2e/logs-load.test.ts
+   * read them here (deploy/base/settings.yaml and the chart's values restate
+   * them; test/unit/helm-chart.test.ts holds them equal).
+   */
+  resources: ResourceSettings;
   /** The key of the central template (and of each namespace's copy) this agent reads. */
   configKey: string;
   args(metricsPort: number): string[];
@@ -39,10 +49,17 @@ export const PROMTAIL_TAG = '3.6.11';
 /** Grafana Alloy, promtail's successor. Its image tags carry the `v`. */
 export const ALLOY_TAG = 'v1.19.2';
 
+const frozenResources = (requests: ResourceSettings['requests'], limits: ResourceSettings['limits']): ResourceSettings =>
+  Object.freeze({ requests: Object.freeze(requests), limits: Object.freeze(limits) });
+
 const promtail: AgentProfile = {
   tag: PROMTAIL_TAG,
   image: `grafana/promtail:${PROMTAIL_TAG}`,
   repositories: ['grafana/promtail', 'docker.io/grafana/promtail'],
+  // Measured at 1,000 lines/s on a real node (test/e2e/logs-load.test.ts,
+  // README "What gets injected"): 23-31m CPU, at most 35 MiB of anonymous
+  // memory; the page cache of its 86 MB binary fits under the limit beside it.
+  resources: frozenResources({ cpu: '50m', memory: '64Mi' }, { cpu: '200m', memory: '128Mi' }),
   configKey: 'promtail.yaml',
   // Flags win over the config file in promtail, so the port and positions
   // contract holds even with a user's own ConfigMap.
@@ -73,6 +90,13 @@ const alloy: AgentProfile = {
   tag: ALLOY_TAG,
   image: `grafana/alloy:${ALLOY_TAG}`,
   repositories: ['grafana/alloy', 'docker.io/grafana/alloy'],
+  // Provisional, to be confirmed by test/e2e/logs-load.test.ts. The page
+  // cache of the 400 MB binary counts against the container's memory cgroup:
+  // under promtail's 128Mi limit the kernel kept reclaiming those pages and
+  // Alloy kept reading them back, and its CPU rose to 76m (over a 50m
+  // request). A limit with room for the pages it keeps using, beside its own
+  // memory, stops the thrashing.
+  resources: frozenResources({ cpu: '100m', memory: '128Mi' }, { cpu: '500m', memory: '256Mi' }),
   // Native Alloy syntax, not promtail.yaml through `--config.format=promtail`:
   // that converter refuses -config.expand-env, so ${POD_NAME} and the others
   // would stay literal; the template's config.alloy reads them with sys.env().

@@ -11,4 +11,4 @@ export type { InjectReason, RefuseReason, SkipReason } from './reasons.js';
 export { chooseAutoMode, type AutoModeReason, type NodeFacts } from './sidecar-mode.js';
 export { AGENT_PROFILES, AGENTS, type Agent, type AgentProfile } from './agents.js';
 export { LAYOUT } from './layout.js';
-export { DEFAULT_SETTINGS, type InjectorSettings } from './settings.js';
+export { DEFAULT_SETTINGS, type InjectorSettings, type ResourceSettings } from './settings.js';

@@ -165,7 +165,8 @@ export function resolveOptions(
       metricsPort: read(annotations, ANNOTATIONS.metricsPort, parsePort) ?? settings.metricsPort,
       configMap: read(annotations, ANNOTATIONS.configMap, parseConfigMapName) ?? settings.configMap,
       credentialsSecret: read(annotations, ANNOTATIONS.credentialsSecret, parseSecretName) ?? settings.credentialsSecret,
-      resources: resolveResources(annotations, settings.resources),
+      // The agent's own defaults: the agents need different amounts (agents.ts).
+      resources: resolveResources(annotations, settings.resources[agent]),
     };
   } catch (error) {
     if (error instanceof InvalidAnnotation) return error.refusal;

@@ -40,7 +40,8 @@ export interface InjectorSettings {
    * bearer_token_file or tls_config files. None by default.
    */
   credentialsSecret?: string;
-  resources: ResourceSettings;
+  /** The sidecar's requests and limits, per agent (the agents differ: AGENT_PROFILES); the pod's annotations override them. */
+  resources: Readonly<Record<Agent, ResourceSettings>>;
 }
 
 /** promtail stays the default: the recipe this product automates (README: the agents). */
@@ -57,8 +58,5 @@ export const DEFAULT_SETTINGS: InjectorSettings = Object.freeze({
   logGlob: '*.log',
   metricsPort: 9080,
   configMap: 'promtail-sidecar-config',
-  resources: Object.freeze({
-    requests: Object.freeze({ cpu: '50m', memory: '64Mi' }),
-    limits: Object.freeze({ cpu: '200m', memory: '128Mi' }),
-  }),
+  resources: Object.freeze({ promtail: AGENT_PROFILES.promtail.resources, alloy: AGENT_PROFILES.alloy.resources }),
 });

@@ -197,7 +197,8 @@ t.test('body limit: real-size reviews pass, oversized bodies get 413', async (t)
 });
 
 t.test('a bug on our side is a 500 that hides internals, and is logged', async (t) => {
-  const broken = { ...DEFAULT_SETTINGS, resources: { requests: { cpu: 'not-a-quantity', memory: '64Mi' }, limits: DEFAULT_SETTINGS.resources.limits } };
+  const { promtail } = DEFAULT_SETTINGS.resources;
+  const broken = { ...DEFAULT_SETTINGS, resources: { ...DEFAULT_SETTINGS.resources, promtail: { requests: { ...promtail.requests, cpu: 'not-a-quantity' }, limits: promtail.limits } } };
   const { app, logLines, metrics } = testApp({ settings: broken });
   t.match(await metrics.registry.getSingleMetricAsString('sre_quero_internal_errors_total'), /^sre_quero_internal_errors_total 0$/m, 'exported from the start, so increase() sees the first one');
   const review = withAnnotations(recipeReview(), { [ANNOTATIONS.sidecar]: 'true', [ANNOTATIONS.cpuLimit]: '1' });

@@ -312,13 +312,14 @@ t.test('loadSettings', async (t) => {
       logGlob: '*.log',
       metricsPort: 9080,
       configMap: 'promtail-sidecar-config',
-      resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+      // The form from before the choice of agent: promtail's; alloy keeps its defaults.
+      resources: { promtail: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } }, alloy: DEFAULT_SETTINGS.resources.alloy },
     });
     t.ok(isDeepFrozen(settings), 'deeply frozen');
     t.throws(() => {
-      (settings.resources.limits as { cpu: string }).cpu = '4';
+      (settings.resources.promtail.limits as { cpu: string }).cpu = '4';
     }, TypeError);
-    t.equal(DEFAULT_SETTINGS.resources.limits.cpu, '200m', 'the defaults are untouched');
+    t.equal(DEFAULT_SETTINGS.resources.promtail.limits.cpu, '200m', 'the defaults are untouched');
   });
 
   t.test('JSON is YAML too; every field can be set', async (t) => {
@@ -334,7 +335,10 @@ t.test('loadSettings', async (t) => {
         metricsPort: 9100,
         configMap: 'central-promtail',
         credentialsSecret: 'loki-credentials',
-        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+        resources: {
+          promtail: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+          alloy: { requests: { cpu: '20m', memory: '32Mi' }, limits: { cpu: '2', memory: '2Gi' } },
+        },
       }),
       '/s.json',
     );
@@ -349,7 +353,10 @@ t.test('loadSettings', async (t) => {
       metricsPort: 9100,
       configMap: 'central-promtail',
       credentialsSecret: 'loki-credentials',
-      resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+      resources: {
+        promtail: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+        alloy: { requests: { cpu: '20m', memory: '32Mi' }, limits: { cpu: '2', memory: '2Gi' } },
+      },
     });
     t.ok(isDeepFrozen(settings));
   });
@@ -380,6 +387,49 @@ t.test('loadSettings', async (t) => {
       'SQ_SETTINGS_INVALID',
       'image and images.promtail name different images; image is the older name of images.promtail: keep one',
     );
+  });
+
+  t.test('resources per agent: each merged over its own defaults; the older form is promtail\'s', async (t) => {
+    const { promtail, alloy } = DEFAULT_SETTINGS.resources;
+    const perAgent = settingsFrom(['resources:', '  alloy:', '    limits:', '      memory: 512Mi', '  promtail:', '    requests: {cpu: 10m}', ''].join('\n'));
+    t.strictSame(perAgent.resources, {
+      promtail: { requests: { ...promtail.requests, cpu: '10m' }, limits: promtail.limits },
+      alloy: { requests: alloy.requests, limits: { ...alloy.limits, memory: '512Mi' } },
+    });
+    t.ok(isDeepFrozen(perAgent));
+    t.strictSame(settingsFrom('resources:\n  alloy: {requests: {cpu: 200m}}\n').resources.promtail, promtail, 'an agent left out keeps its defaults');
+    t.strictSame(settingsFrom('resources: {}\n').resources, DEFAULT_SETTINGS.resources, 'an empty map: the defaults');
+    const legacy = settingsFrom('resources:\n  requests: {memory: 100Mi}\n  limits: {memory: 300Mi}\n');
+    t.strictSame(legacy.resources, { promtail: { requests: { ...promtail.requests, memory: '100Mi' }, limits: { ...promtail.limits, memory: '300Mi' } }, alloy }, "requests and limits alone: promtail's; alloy keeps its own");
+    t.strictSame(settingsFrom('agent: alloy\nresources:\n  limits: {memory: 300Mi}\n').resources.alloy, alloy, 'even when alloy is the default agent');
+  });
+
+  t.test('resources: the form is told from the keys, and messages say what each form takes', async (t) => {
+    const forms = "expected resources per agent (promtail, alloy: each with requests and limits) or, the form from before the choice of agent, promtail's alone (requests and limits)";
+    const cases: [string, string][] = [
+      ['resources:\n  request: {cpu: 1}', `resources: unrecognized key "request"; ${forms}`],
+      ['resources:\n  promtial: {}\n  alloy: {}', `resources: unrecognized key "promtial"; ${forms}`],
+      ['resources:\n  cpu: 100m\n  memory: 128Mi', `resources: unrecognized keys "cpu", "memory"; ${forms}`],
+      ['resources:\n  requests: {cpu: 10m}\n  alloy: {}', `resources: both forms at once (requests, alloy); ${forms}, not both`],
+      ['resources:\n  alloy:\n    request: {cpu: 10m}', 'resources.alloy: unrecognized key "request"; expected requests and limits'],
+      ['resources:\n  alloy: 3', 'resources.alloy: Invalid input: expected object, received number'],
+      ['resources:\n  requests: {cpu: 3}', 'resources.requests.cpu: Invalid input: expected string, received number'],
+      ['resources:\n  alloy:\n    requests: {cpu: "0"}', 'resources.alloy.requests.cpu: expected a CPU quantity from 1m to 4'],
+      ['resources:\n  promtail:\n    limits: {memory: 1000Ti}', 'resources.promtail.limits.memory: expected a memory quantity from 16Mi to 4Gi'],
+      ['resources: 256Mi', 'resources: Invalid input: expected object, received string'],
+      ['resources: [promtail]', 'resources: Invalid input: expected object, received array'],
+    ];
+    for (const [content, message] of cases) {
+      expectConfigError(t, () => settingsFrom(`${content}\n`), 'SQ_SETTINGS_INVALID', `settings file /etc/sre-quero/settings.yaml: ${message}`);
+    }
+    // One message per problem, not a union's "Invalid input" for both forms.
+    let message = '';
+    try {
+      settingsFrom('resources:\n  alloy:\n    requests: {gpu: 1}\n');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    t.equal(message, 'settings file /etc/sre-quero/settings.yaml: resources.alloy.requests: Unrecognized key: "gpu"', 'the whole message');
   });
 
   t.test('agent settings are checked: known agents, the default among the allowed, each image from its own repositories', async (t) => {
@@ -419,8 +469,8 @@ t.test('loadSettings', async (t) => {
 
   t.test('unknown keys are refused', async (t) => {
     expectConfigError(t, () => settingsFrom('logpath: /var/log/app\n'), 'SQ_SETTINGS_INVALID', 'settings file /etc/sre-quero/settings.yaml', 'Unrecognized key', 'logpath');
-    expectConfigError(t, () => settingsFrom('resources:\n  requests:\n    gpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources.requests', 'gpu');
-    expectConfigError(t, () => settingsFrom('resources:\n  request:\n    cpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources', 'request');
+    expectConfigError(t, () => settingsFrom('resources:\n  requests:\n    gpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources.requests: Unrecognized key: "gpu"');
+    expectConfigError(t, () => settingsFrom('resources:\n  alloy:\n    limits:\n      gpu: 1\n'), 'SQ_SETTINGS_INVALID', 'resources.alloy.limits: Unrecognized key: "gpu"');
   });
 
   t.test('hostile or malformed values are refused with the field and the accepted form', async (t) => {
@@ -470,7 +520,7 @@ t.test('loadSettings', async (t) => {
       t,
       () => settingsFrom('resources:\n  requests:\n    cpu: 300m\n'),
       'SQ_SETTINGS_INVALID',
-      'resources.requests.cpu exceeds resources.limits.cpu',
+      'resources.requests.cpu exceeds resources.limits.cpu (300m > 200m)',
     );
     expectConfigError(
       t,
@@ -479,10 +529,31 @@ t.test('loadSettings', async (t) => {
       'resources.requests.memory exceeds resources.limits.memory',
     );
     t.strictSame(
-      settingsFrom('resources:\n  requests:\n    cpu: 200m\n    memory: 128Mi\n').resources,
+      settingsFrom('resources:\n  requests:\n    cpu: 200m\n    memory: 128Mi\n').resources.promtail,
       { requests: { cpu: '200m', memory: '128Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
       'equal is fine',
     );
+    // Per agent, checked against that agent's own limits and named in that form.
+    const { alloy } = DEFAULT_SETTINGS.resources;
+    expectConfigError(
+      t,
+      () => settingsFrom(`resources:\n  alloy:\n    requests:\n      memory: 4Gi\n`),
+      'SQ_SETTINGS_INVALID',
+      `resources.alloy.requests.memory exceeds resources.alloy.limits.memory (4Gi > ${alloy.limits.memory})`,
+    );
+    expectConfigError(
+      t,
+      () => settingsFrom('resources:\n  promtail:\n    limits:\n      cpu: 10m\n'),
+      'SQ_SETTINGS_INVALID',
+      'resources.promtail.requests.cpu exceeds resources.promtail.limits.cpu (50m > 10m)',
+    );
+    expectConfigError(
+      t,
+      () => settingsFrom('resources:\n  limits:\n    cpu: 10m\n'),
+      'SQ_SETTINGS_INVALID',
+      'resources.requests.cpu exceeds resources.limits.cpu (50m > 10m)',
+    );
+    t.equal(settingsFrom(`resources:\n  alloy:\n    requests:\n      cpu: ${alloy.limits.cpu}\n`).resources.alloy.requests.cpu, alloy.limits.cpu, "alloy's request up to its own limit");
   });
 
   t.test('an equal request and limit in different units are accepted', async (t) => {

@@ -486,6 +486,20 @@ if (!isExecutable(helm)) {
     t.notOk('image' in settingsOf(legacy), 'settings.image: written as images.promtail');
     t.strictSame(accepts(legacy).images, settings.images, 'settings.image is images.promtail');
     t.strictSame(accepts(legacy).allowedImageRepositories, settings.allowedImageRepositories, "a plain list is promtail's");
+    // resources.requests/limits: Helm merges them with the per-agent defaults, a mix the server refuses; written as promtail's.
+    const { promtail, alloy: alloyResources } = DEFAULT_SETTINGS.resources;
+    const legacyResources = render({ values: { settings: { resources: { requests: { cpu: '10m' }, limits: { memory: '300Mi' } } } } });
+    t.strictSame(Object.keys(settingsOf(legacyResources).resources).sort(), ['alloy', 'promtail'], 'resources.requests and limits: written as resources.promtail');
+    t.strictSame(
+      accepts(legacyResources).resources,
+      { promtail: { requests: { ...promtail.requests, cpu: '10m' }, limits: { ...promtail.limits, memory: '300Mi' } }, alloy: alloyResources },
+      "promtail's, over its defaults; alloy keeps its own",
+    );
+    t.strictSame(
+      accepts(render({ flags: ['--set', 'settings.resources.alloy.limits.memory=512Mi'] })).resources,
+      { promtail, alloy: { requests: alloyResources.requests, limits: { ...alloyResources.limits, memory: '512Mi' } } },
+      'one value of one agent',
+    );
     const conflict = template({ values: { settings: { image: 'grafana/promtail:3.6.11', images: { promtail: 'docker.io/grafana/promtail:3.6.11' } } } });
     t.not(conflict.status, 0, 'settings.image and settings.images.promtail disagreeing');
     t.match(conflict.stderr, /settings\.image \(grafana\/promtail:3\.6\.11\) and settings\.images\.promtail \(docker\.io\/grafana\/promtail:3\.6\.11\) name different images/);

@@ -145,8 +145,11 @@ left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
 The injector's settings: the chart's knobs (agent, allowedAgents, images,
 allowedImageRepositories, sidecarMode, loki.auth.credentialsSecret), then the
 free-form `settings` over them. The forms from before the choice of agent in
-`settings` (`image`, a plain list of allowedImageRepositories) are written in
-the current form, so they merge with the knobs instead of contradicting them.
+`settings` (`image`, a plain list of allowedImageRepositories,
+resources.requests and resources.limits) are written in the current form, so
+they merge with the knobs and defaults instead of contradicting them (Helm
+merges old-form resources with the per-agent defaults: a mix the server
+refuses).
 */}}
 {{- define "sre-quero.settings" -}}
 {{- $v := .Values }}
@@ -166,6 +169,11 @@ the current form, so they merge with the knobs instead of contradicting them.
 {{- end }}
 {{- if kindIs "slice" $own.allowedImageRepositories }}
 {{- $_ := set $own "allowedImageRepositories" (dict "promtail" $own.allowedImageRepositories) }}
+{{- end }}
+{{- $resources := $own.resources | default dict }}
+{{- if or (hasKey $resources "requests") (hasKey $resources "limits") }}
+{{- $promtail := mergeOverwrite ($resources.promtail | default dict) (pick $resources "requests" "limits") }}
+{{- $_ := set $own "resources" (merge (dict "promtail" $promtail) (omit $resources "requests" "limits")) }}
 {{- end }}
 {{- $settings := mergeOverwrite $fromKnobs $own }}
 {{- if not (has $settings.agent $settings.allowedAgents) }}

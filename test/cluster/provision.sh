@@ -71,7 +71,7 @@ if [ "$missing" = 1 ]; then
   for c in "${components[@]}"; do mv "$BIN_DIR.tmp/$c" "$BIN_DIR/$c"; done
   rm -rf "$BIN_DIR.tmp"
 fi
-if [ ! -x "$BIN_DIR/etcd" ] || ! "$BIN_DIR/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION"; then
+if [ ! -x "$BIN_DIR/etcd" ] || ! grep -q "etcd Version: $ETCD_VERSION" <<<"$("$BIN_DIR/etcd" --version 2>/dev/null)"; then
   rm -rf "$BIN_DIR.etcd"
   timed "etcd v$ETCD_VERSION" bash "$here/build/etcd.sh" "$ETCD_VERSION" "$BIN_DIR.etcd"
   mv "$BIN_DIR.etcd/etcd" "$BIN_DIR/etcd"
@@ -110,7 +110,10 @@ fi
 # Alloy: the largest build here (37 min and 6.2 GB of memory at its peak on
 # 2 cores, cold); alone, after the others, so the peaks do not add up.
 ALLOY_DIR="$CACHE_ROOT/alloy-v$ALLOY_VERSION"
-if [ ! -x "$ALLOY_DIR/alloy" ] || ! "$ALLOY_DIR/alloy" --version 2>/dev/null | grep -q "version v$ALLOY_VERSION "; then
+# Each version check reads the whole output first: `alloy --version | grep -q`
+# under pipefail fails whenever grep exits before the binary has written all
+# its lines (SIGPIPE), and that rebuilt a cached Alloy.
+if [ ! -x "$ALLOY_DIR/alloy" ] || ! grep -q "version v$ALLOY_VERSION " <<<"$("$ALLOY_DIR/alloy" --version 2>/dev/null)"; then
   rm -rf "$ALLOY_DIR.tmp"
   timed "Grafana Alloy v$ALLOY_VERSION" bash "$here/build/alloy.sh" "$ALLOY_VERSION" "$ALLOY_DIR.tmp"
   rm -rf "$ALLOY_DIR" && mv "$ALLOY_DIR.tmp" "$ALLOY_DIR"

@@ -286,7 +286,7 @@ else
   libs=$(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
     fail "ldd $node_bin failed"
   [ -n "$libs" ] || fail "ldd found no libraries for $node_bin"
-  if ldd "$node_bin" | grep -q 'not found'; then fail "$node_bin needs libraries the host lacks: $(ldd "$node_bin" | grep 'not found')"; fi
+  if grep -q 'not found' <<<"$(ldd "$node_bin")"; then fail "$node_bin needs libraries the host lacks: $(ldd "$node_bin" | grep 'not found')"; fi
   for lib in $libs; do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"

@@ -49,5 +49,5 @@ CGO_ENABLED=0 go build -trimpath -tags netgo \
   -o "$out/" "${packages[@]}" >&2
 for command in "$@"; do
   binary=${command##*/}
-  "$out/$binary" -version 2>&1 | grep -q "version $version\b" || { echo "loki.sh: $binary -version does not say $version" >&2; exit 1; }
+  grep -q "version $version\b" <<<"$("$out/$binary" -version 2>&1)" || { echo "loki.sh: $binary -version does not say $version" >&2; exit 1; }
 done

@@ -20,4 +20,4 @@ GOBIN=$(cd "$out" && pwd) CGO_ENABLED=0 go install -trimpath -tags remove_all_sd
   -ldflags "-s -w -X github.com/prometheus/common/version.Version=$version" \
   "github.com/prometheus/prometheus/cmd/prometheus@$module_version" \
   "github.com/prometheus/prometheus/cmd/promtool@$module_version" >&2
-"$out/prometheus" --version 2>&1 | grep -q "version $version\b" || { echo "prometheus.sh: prometheus --version does not say $version" >&2; exit 1; }
+grep -q "version $version\b" <<<"$("$out/prometheus" --version 2>&1)" || { echo "prometheus.sh: prometheus --version does not say $version" >&2; exit 1; }

@@ -90,14 +90,13 @@ const alloy: AgentProfile = {
   tag: ALLOY_TAG,
   image: `grafana/alloy:${ALLOY_TAG}`,
   repositories: ['grafana/alloy', 'docker.io/grafana/alloy'],
-  // Measured at 1,000 lines/s on a real node (test/e2e/logs-load.test.ts,
-  // 2026-11-23): 13m CPU, 51 MiB anonymous memory, cgroup peak 226 MiB with
-  // the binary's page cache. The page
-  // cache of the 400 MB binary counts against the container's memory cgroup:
-  // under promtail's 128Mi limit the kernel kept reclaiming those pages and
-  // Alloy kept reading them back, and its CPU rose to 76m (over a 50m
-  // request). A limit with room for the pages it keeps using, beside its own
-  // memory, stops the thrashing.
+  // The page cache of the 400 MB binary counts against the container's
+  // memory cgroup: under promtail's 128Mi limit the kernel kept reclaiming
+  // those pages and Alloy kept reading them back, and its CPU rose to 76m
+  // (over a 50m request). A limit with room for the pages it keeps using,
+  // beside its own memory, stops the thrashing. Measured at 1,000 lines/s on
+  // a real node (test/e2e/logs-load.test.ts, 2026-11-23): 13m CPU, 51 MiB
+  // anonymous memory, cgroup peak 226 MiB with the binary's page cache.
   resources: frozenResources({ cpu: '100m', memory: '128Mi' }, { cpu: '500m', memory: '256Mi' }),
   // Native Alloy syntax, not promtail.yaml through `--config.format=promtail`:
   // that converter refuses -config.expand-env, so ${POD_NAME} and the others

@@ -149,12 +149,27 @@ const resourcesSetting = z.unknown().transform((raw, ctx): { legacy: boolean } &
     return z.NEVER;
   }
   const parsed = legacy ? resourcesLegacy.safeParse(raw) : resourcesPerAgent.safeParse(raw);
-  if (!parsed.success) {
-    // Each issue keeps its path under `resources` and its message.
-    for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  if (!parsed.success) return relayIssues(parsed.error, ctx);
+  return legacy ? { legacy, promtail: parsed.data as AgentResources } : { legacy, ...(parsed.data as Partial<Record<Agent, AgentResources>>) };
+});
+
+/** A nested schema's issues, each with its path under the field and its message. */
+function relayIssues(error: z.ZodError, ctx: z.RefinementCtx): typeof z.NEVER {
+  for (const issue of error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  return z.NEVER;
+}
+
+const REPOSITORIES_FORMS =
+  "expected repositories per agent (promtail, alloy: each a list) or, the form from before the choice of agent, promtail's list alone";
+const repositoriesPerAgent = perAgent(repositories, unknownKeys(REPOSITORIES_FORMS));
+/** `allowedImageRepositories`: per agent, or a plain list (promtail's); told apart by the shape, as `resources`, so a mistake in one form is not reported as the other's. */
+const repositoriesSetting = z.unknown().transform((raw, ctx): string[] | Partial<Record<Agent, string[]>> => {
+  if (!Array.isArray(raw) && (typeof raw !== 'object' || raw === null)) {
+    ctx.addIssue({ code: 'custom', message: REPOSITORIES_FORMS });
     return z.NEVER;
   }
-  return legacy ? { legacy, promtail: parsed.data as AgentResources } : { legacy, ...(parsed.data as Partial<Record<Agent, AgentResources>>) };
+  const parsed = Array.isArray(raw) ? repositories.safeParse(raw) : repositoriesPerAgent.safeParse(raw);
+  return parsed.success ? parsed.data : relayIssues(parsed.error, ctx);
 });
 
 const SettingsFileSchema = z
@@ -166,7 +181,7 @@ const SettingsFileSchema = z
     image: z.string(),
     sidecarMode: validated(parseSidecarMode),
     // Per agent; a plain list (the form before alloy) is promtail's.
-    allowedImageRepositories: z.union([repositories, perAgent(repositories)]),
+    allowedImageRepositories: repositoriesSetting,
     logPath: validated(parseLogPath),
     logGlob: validated(parseLogGlob),
     metricsPort: z.number().int().min(1024).max(65535),

@@ -447,8 +447,11 @@ t.test('loadSettings', async (t) => {
       ['images: {alloy: grafana/alloy:latest}', 'images.alloy: expected an image of grafana/alloy'],
       ['images: {promtail: grafana/alloy:v1.19.2}', 'images.promtail: expected an image of grafana/promtail or docker.io/grafana/promtail'],
       ['allowedImageRepositories: {alloy: [registry.local/alloy]}', 'images.alloy: expected an image of registry.local/alloy pinned by tag or digest, such as registry.local/alloy:v1.19.2'],
-      ['allowedImageRepositories: {alloy: []}', 'allowedImageRepositories'],
-      ['allowedImageRepositories: {vector: [x]}', 'allowedImageRepositories'],
+      ['allowedImageRepositories: {alloy: []}', 'allowedImageRepositories.alloy: Too small: expected array to have >=1 items'],
+      ['allowedImageRepositories: {vector: [x]}', 'allowedImageRepositories: unrecognized key "vector"; expected repositories per agent (promtail, alloy: each a list) or, the form from before the choice of agent, promtail\'s list alone'],
+      // Each form's own mistake, not a complaint that it is not the other form.
+      ['allowedImageRepositories: {alloy: grafana/alloy}', 'allowedImageRepositories.alloy: Invalid input: expected array, received string'],
+      ['allowedImageRepositories: grafana/promtail', 'allowedImageRepositories: expected repositories per agent'],
     ];
     for (const [content, fragment] of cases) {
       expectConfigError(t, () => settingsFrom(`${content}\n`), 'SQ_SETTINGS_INVALID', 'settings file /etc/sre-quero/settings.yaml: ', fragment);

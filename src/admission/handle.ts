@@ -1,5 +1,6 @@
 import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectedSidecar, type InjectorSettings, type Mode, type NodeFacts, type PodTemplate, type RefuseReason } from '../injection/index.js';
 import { patchText } from '../injection/patch.js';
+import type { AnswerMemo } from './answer-memo.js';
 import { allowTail, allowText, answerHead, denyTail, denyText } from './response.js';
 import type { AdmissionReview } from './review.js';
 import { DEFAULT_NAMESPACE } from '../webhook-contract.js';
@@ -41,7 +42,8 @@ const OWN_NAMESPACE = 'own_namespace';
 /**
  * What a pod's answer says apart from the review it came in (its apiVersion
  * and uid): the verdict and the answer's tail (response.ts). A function of
- * the pod, the settings, the mode and the node facts only.
+ * the pod, the settings, the mode and the node facts only, so it may be kept
+ * for the next pod that is the same (answer-memo.ts).
  */
 export interface PodAnswer {
   tail: string;
@@ -68,9 +70,11 @@ export function answerPod(pod: PodTemplate, settings: InjectorSettings, mode: Mo
 
 /**
  * Decode is done; this is inject -> patch -> answer text. No I/O.
- * `installNamespace`: the server's own, skipped.
+ * `installNamespace`: the server's own, skipped. `memo`: pod answers kept
+ * from earlier reviews (the server's routes); the answer is the same bytes
+ * with or without it.
  */
-export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts, installNamespace?: string): ReviewOutcome {
+export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts, installNamespace?: string, memo?: AnswerMemo): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
@@ -78,7 +82,7 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
   if (installNamespace !== undefined && request.namespace === installNamespace) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: OWN_NAMESPACE };
   }
-  const pod = answerPod(request.pod, settings, mode, nodes);
+  const pod = memo === undefined ? answerPod(request.pod, settings, mode, nodes) : memo.answer(request.pod, settings, mode, nodes);
   const outcome: ReviewOutcome = { answer: answerHead(apiVersion, request.uid) + pod.tail, verdict: pod.verdict, reason: pod.reason };
   if (pod.sidecar !== undefined) outcome.sidecar = pod.sidecar;
   if (pod.message !== undefined) outcome.message = pod.message;

@@ -18,7 +18,8 @@ export interface AdmissionResponseBody {
 // says (apiVersion and uid), and the tail, which only the verdict says (allowed,
 // the patch, warnings or the refusal). Together, the same bytes as
 // `JSON.stringify` of the AdmissionResponseBody (same keys, same order). The
-// tail of a pod's answer does not depend on the review it came in.
+// tail of a pod's answer does not depend on the review it came in, so it can
+// be kept and sent again (answer-memo.ts).
 
 /** The answer's text up to and including the uid: `{"apiVersion":…,"kind":"AdmissionReview","response":{"uid":…`. */
 export function answerHead(apiVersion: AdmissionVersion, uid: string): string {

@@ -47,10 +47,27 @@ export interface AnswerMemoLimits {
   chars: number;
   /** A pod whose key is longer is answered, not kept. */
   keyChars: number;
+  /** Keyed reviews per window: after each, the memo is warm when at least half of them found their answer, else cold. */
+  window: number;
+  /** When cold, one review in this many is keyed (and may be found or kept); the others are answered without a key. */
+  coldSample: number;
 }
 
-/** A few hundred workloads' pods; 4 Mi characters (a few MiB) at most, whatever the pods. */
-export const ANSWER_MEMO_LIMITS: Readonly<AnswerMemoLimits> = Object.freeze({ bodyBytes: 32 * 1024, entries: 256, chars: 4 * 1024 * 1024, keyChars: 32 * 1024 });
+/**
+ * A few hundred workloads' pods; 4 Mi characters (a few MiB) at most, whatever
+ * the pods. A keyed miss costs about as much as a hit saves (the key, the
+ * lookup, and keeping the answer, which the garbage collector then moves and
+ * marks; bench/instructions.ts), so the memo keys every review only while at
+ * least half find their answer: in a stream of new pods it keys one in 8.
+ */
+export const ANSWER_MEMO_LIMITS: Readonly<AnswerMemoLimits> = Object.freeze({
+  bodyBytes: 32 * 1024,
+  entries: 256,
+  chars: 4 * 1024 * 1024,
+  keyChars: 32 * 1024,
+  window: 32,
+  coldSample: 8,
+});
 
 /** The pod as the memo tells pods apart, or undefined for one it does not keep (see above). */
 export function answerKey(pod: PodTemplate, keyChars: number = ANSWER_MEMO_LIMITS.keyChars): string | undefined {
@@ -70,7 +87,9 @@ const sizeOf = (key: string, answer: PodAnswer): number => key.length + answer.t
 /**
  * Pod answers by their key, for one route: oldest first out, bounded in count
  * and characters (FrozenMemo's way). Answers it hands out are frozen: every
- * review of the same pod shares them.
+ * review of the same pod shares them. Whether a review is keyed at all
+ * depends on how many found their answer lately (limits.window, coldSample);
+ * the answer is the same either way.
  */
 export class AnswerMemo {
   private readonly answers = new Map<string, PodAnswer>();
@@ -80,6 +99,12 @@ export class AnswerMemo {
   private nodes: NodeFacts | undefined;
   private hitCount = 0;
   private missCount = 0;
+  private unkeyedCount = 0;
+  /** 1 while warm, limits.coldSample while cold. */
+  private sampleEvery = 1;
+  private sinceKeyed = 0;
+  private windowKeyed = 0;
+  private windowHits = 0;
 
   constructor(private readonly limits: Readonly<AnswerMemoLimits> = ANSWER_MEMO_LIMITS) {}
 
@@ -92,17 +117,20 @@ export class AnswerMemo {
       this.mode = mode;
       this.nodes = nodes;
     }
-    const key = answerKey(pod, this.limits.keyChars);
-    if (key === undefined) {
-      this.missCount++;
+    if (this.sampleEvery > 1 && ++this.sinceKeyed < this.sampleEvery) {
+      this.unkeyedCount++;
       return answerPod(pod, settings, mode, nodes);
     }
-    const kept = this.answers.get(key);
+    this.sinceKeyed = 0;
+    const key = answerKey(pod, this.limits.keyChars);
+    const kept = key === undefined ? undefined : this.answers.get(key);
+    this.noteKeyed(kept !== undefined);
     if (kept !== undefined) {
       this.hitCount++;
       return kept;
     }
     this.missCount++;
+    if (key === undefined) return answerPod(pod, settings, mode, nodes);
     const answer = answerPod(pod, settings, mode, nodes);
     if (answer.sidecar !== undefined) Object.freeze(answer.sidecar);
     Object.freeze(answer);
@@ -118,8 +146,17 @@ export class AnswerMemo {
     return answer;
   }
 
-  /** For tests and benchmarks: answers found, answers made (including pods not kept), and what is kept. */
-  stats(): { hits: number; misses: number; entries: number; chars: number } {
-    return { hits: this.hitCount, misses: this.missCount, entries: this.answers.size, chars: this.chars };
+  private noteKeyed(hit: boolean): void {
+    this.windowKeyed++;
+    if (hit) this.windowHits++;
+    if (this.windowKeyed < this.limits.window) return;
+    this.sampleEvery = this.windowHits * 2 >= this.windowKeyed ? 1 : this.limits.coldSample;
+    this.windowKeyed = 0;
+    this.windowHits = 0;
+  }
+
+  /** For tests and benchmarks: keyed reviews that found their answer and that did not (pods not kept included), reviews answered without a key, what is kept. */
+  stats(): { hits: number; misses: number; unkeyed: number; entries: number; chars: number; cold: boolean } {
+    return { hits: this.hitCount, misses: this.missCount, unkeyed: this.unkeyedCount, entries: this.answers.size, chars: this.chars, cold: this.sampleEvery > 1 };
   }
 }

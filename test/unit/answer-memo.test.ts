@@ -34,6 +34,9 @@ function check(memo: AnswerMemo, input: Input): { problem: string | undefined; h
   return { problem, hit };
 }
 
+/** Keys every review, whatever the hit rate (the routes' memo keys one in 8 while few are found). */
+const KEY_EVERY = { ...ANSWER_MEMO_LIMITS, coldSample: 1 };
+
 const reversed = (value: Json): Json => Object.fromEntries(Object.entries(value).reverse());
 
 /** What differs between pods of one workload at admission, none of which the injection reads. */
@@ -52,7 +55,7 @@ function volatile(review: Json, n: number): Json {
 
 t.test('adversarial reviews: the memo answers as answerReview, on the first review of a pod and on its repeats', async (t) => {
   const CASES = 1500;
-  const memo = new AnswerMemo();
+  const memo = new AnswerMemo(KEY_EVERY);
   const problems: string[] = [];
   let hits = 0;
   let repeats = 0;
@@ -124,7 +127,7 @@ t.test('the recipe, the large pod and their variations: key order, annotations, 
     ['alloy auto, no nodes', alloy, undefined],
   ];
   // Keys of the large pod are above the routes' limit: raised here, so that its answers are kept too.
-  const memo = new AnswerMemo({ ...ANSWER_MEMO_LIMITS, keyChars: 256 * 1024 });
+  const memo = new AnswerMemo({ ...KEY_EVERY, keyChars: 256 * 1024 });
   const problems: string[] = [];
   const answers = new Map<string, Set<string>>();
   let hits = 0;
@@ -192,7 +195,7 @@ t.test('1e400 and null are written alike, and answered differently: neither is k
   const nulled = { ...infinite, text: text('null') };
   t.not(plain(infinite).verdict, plain(nulled).verdict, 'the injection tells them apart (typeof)');
   for (const input of [infinite, nulled, infinite, nulled]) t.equal(check(memo, input).problem, undefined);
-  t.same(memo.stats(), { hits: 0, misses: 4, entries: 0, chars: 0 });
+  t.match(memo.stats(), { hits: 0, misses: 4, unkeyed: 0, entries: 0, chars: 0 });
   // -0 is written 0, and the injection compares numbers with ===: the same answer.
   const zero = (value: string) => ({ ...infinite, text: JSON.stringify(recipeReview()).replace('"containerPort":80', `"containerPort":${value}`) });
   t.equal(check(memo, zero('0')).problem, undefined);
@@ -255,4 +258,31 @@ t.test('the server: a large body, or one of unknown size, is answered the same',
     t.equal(reply.payload, plain({ text: JSON.stringify(review), settings: DEFAULT_SETTINGS, mode: 'annotated', nodes: undefined }).answer, what);
   }
   t.ok(JSON.stringify(large).length > ANSWER_MEMO_LIMITS.bodyBytes, 'the large review is above the limit');
+});
+
+t.test('cold and warm: while fewer than half the keyed reviews are found, one in coldSample is keyed; the answers stay right', async (t) => {
+  const recipe = (app: string) => {
+    const review = recipeReview();
+    review.request.object.metadata.labels.app = app;
+    return { text: JSON.stringify(review), settings: DEFAULT_SETTINGS, mode: 'annotated' as const, nodes: undefined };
+  };
+  const memo = new AnswerMemo({ ...ANSWER_MEMO_LIMITS, window: 4, coldSample: 3 });
+  const problems: string[] = [];
+  const run = (apps: string[]) => {
+    for (const app of apps) {
+      const { problem } = check(memo, recipe(app));
+      if (problem !== undefined) problems.push(`${app}: ${problem}`);
+    }
+  };
+  run(['a', 'a', 'b', 'a']);
+  t.match(memo.stats(), { hits: 2, misses: 2, unkeyed: 0, cold: false }, 'half found: warm');
+  run(['n1', 'n2', 'n3', 'n4']);
+  t.match(memo.stats(), { hits: 2, misses: 6, unkeyed: 0, cold: true }, 'a window of new pods: cold');
+  run(['n5', 'n6', 'n7', 'n8', 'n9', 'n10']);
+  t.match(memo.stats(), { misses: 8, unkeyed: 4 }, 'cold: one review in 3 keyed');
+  run(['a', 'a', 'a', 'a', 'a', 'a']);
+  t.match(memo.stats(), { hits: 4, misses: 8, unkeyed: 8, cold: false }, 'the keyed ones found theirs: warm again (a window of 4: 2 of 4 found)');
+  run(['a', 'a']);
+  t.match(memo.stats(), { hits: 6, unkeyed: 8 }, 'warm: every review keyed');
+  t.same(problems, [], 'every answer the same as without the memo');
 });

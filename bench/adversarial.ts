@@ -13,7 +13,7 @@ const first = Number(process.argv[3] ?? 1);
 const counts: Record<string, number> = {};
 const failures: string[] = [];
 const started = process.hrtime.bigint();
-// One memo for all cases, as a route has, keying every review (a route's keys one in 8 while few are found):
+// One memo for all cases, as a route has, keying every review (a route's keys one in 16 while few are found):
 // each case is also answered through it (test/helpers/adversarial.ts).
 const memo = new AnswerMemo({ ...ANSWER_MEMO_LIMITS, coldSample: 1 });
 for (let seed = first; seed < first + cases; seed++) {

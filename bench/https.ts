@@ -11,7 +11,7 @@
 // pod after the first from its answer memo (src/admission/answer-memo.ts).
 // BENCH_DISTINCT=1 adds a label `bench-n: <counter>` to each request's pod,
 // so the memo never finds one: the cost of pods seen for the first time, the
-// memo's included (it soon keys only one review in 8, as it does while few
+// memo's included (it soon keys only one review in 16, as it does while few
 // are found). All three targets get the same bodies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -338,7 +338,7 @@ async function main(): Promise<void> {
   );
   console.log(
     DISTINCT
-      ? '  BENCH_DISTINCT=1: every request a pod not seen before (label bench-n: <counter>): /mutate injects each one, its answer memo never finds one and keys one review in 8 (the miss case)'
+      ? '  BENCH_DISTINCT=1: every request a pod not seen before (label bench-n: <counter>): /mutate injects each one, its answer memo never finds one and keys one review in 16 (the miss case)'
       : '  the same review every request, as a Deployment rollout sends its pods: /mutate answers all but the first from its answer memo (the hit case; BENCH_DISTINCT=1 for the miss case)',
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);

@@ -7,7 +7,7 @@
 // route's answer memo (src/admission/answer-memo.ts): `memo-hit`, the same
 // body every time (a Deployment's pods: all found); `memo-miss`, each
 // iteration's pod with a label `bench-n: <counter>` (none found: the memo
-// goes cold and keys one in 8); `memo-miss-keyed`, the same with every review
+// goes cold and keys one in 16); `memo-miss-keyed`, the same with every review
 // keyed (what one miss costs while the memo is warm); and `distinct`, those
 // bodies without the memo. The warm-up lets the JIT settle, so that the
 // difference between two iteration counts is the steady-state cost of the

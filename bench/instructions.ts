@@ -6,7 +6,7 @@
 // and, for bodies the route's answer memo takes (src/admission/answer-memo.ts),
 // the handler with it: memo-hit (the same pod every time: a Deployment's
 // rollout), memo-miss (every pod new: a label bench-n: <counter>; the memo
-// goes cold and keys one review in 8), memo-miss-keyed (the same, every
+// goes cold and keys one review in 16), memo-miss-keyed (the same, every
 // review keyed) and distinct (those new pods without the memo),
 // bench/instructions-workload.ts.
 // Each workload runs (bundled, in node with fixed seeds and one thread) with

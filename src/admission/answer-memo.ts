@@ -49,7 +49,7 @@ export interface AnswerMemoLimits {
   keyChars: number;
   /** Keyed reviews per window: after each, the memo is warm when at least half of them found their answer, else cold. */
   window: number;
-  /** When cold, one review in this many is keyed (and may be found or kept); the others are answered without a key. */
+  /** When cold, one review in this many is keyed (and may be found or kept; one found makes it warm); the others are answered without a key. */
   coldSample: number;
 }
 
@@ -58,7 +58,8 @@ export interface AnswerMemoLimits {
  * the pods. A keyed miss costs about as much as a hit saves (the key, the
  * lookup, and keeping the answer, which the garbage collector then moves and
  * marks; bench/instructions.ts), so the memo keys every review only while at
- * least half find their answer: in a stream of new pods it keys one in 8.
+ * least half find their answer: in a stream of new pods it keys one in 16,
+ * until one of those is found (a rollout's pods come one after the other).
  */
 export const ANSWER_MEMO_LIMITS: Readonly<AnswerMemoLimits> = Object.freeze({
   bodyBytes: 32 * 1024,
@@ -66,7 +67,7 @@ export const ANSWER_MEMO_LIMITS: Readonly<AnswerMemoLimits> = Object.freeze({
   chars: 4 * 1024 * 1024,
   keyChars: 32 * 1024,
   window: 32,
-  coldSample: 8,
+  coldSample: 16,
 });
 
 /** The pod as the memo tells pods apart, or undefined for one it does not keep (see above). */
@@ -149,8 +150,9 @@ export class AnswerMemo {
   private noteKeyed(hit: boolean): void {
     this.windowKeyed++;
     if (hit) this.windowHits++;
-    if (this.windowKeyed < this.limits.window) return;
-    this.sampleEvery = this.windowHits * 2 >= this.windowKeyed ? 1 : this.limits.coldSample;
+    const warm = this.sampleEvery === 1;
+    if (warm ? this.windowKeyed < this.limits.window : !hit) return;
+    this.sampleEvery = !warm || this.windowHits * 2 >= this.windowKeyed ? 1 : this.limits.coldSample;
     this.windowKeyed = 0;
     this.windowHits = 0;
   }

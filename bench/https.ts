@@ -5,7 +5,14 @@
 // Run: npx tsx bench/https.ts
 // Env: BENCH_CONNECTIONS (32), BENCH_SECONDS per target (8), BENCH_WARMUP_SECONDS (1),
 //      BENCH_MAX_REQUESTS per target (1000000), BENCH_SERVER_NODE_FLAGS (node flags for all
-//      servers, space-separated; default: the image ENTRYPOINT's).
+//      servers, space-separated; default: the image ENTRYPOINT's),
+//      BENCH_DISTINCT (0; 1: every request's pod differs, see below).
+// The same review every time is a Deployment's rollout: /mutate answers every
+// pod after the first from its answer memo (src/admission/answer-memo.ts).
+// BENCH_DISTINCT=1 adds a label `bench-n: <counter>` to each request's pod,
+// so the memo never finds one: the cost of pods seen for the first time, the
+// memo's included (it soon keys only one review in 16, as it does while few
+// are found). All three targets get the same bodies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -22,6 +29,7 @@ const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32, { max: 1024 });
 const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1, { max: 30 });
 const MAX_REQUESTS = envNumber('BENCH_MAX_REQUESTS', 1_000_000);
+const DISTINCT = envFlag('BENCH_DISTINCT');
 const REQUEST_TIMEOUT_MS = 10_000;
 // Both servers run with the image's node flags and environment (bench/image-runtime.ts), as the webhook ships.
 const SERVER_NODE_FLAGS = nodeFlagsFrom(process.env.BENCH_SERVER_NODE_FLAGS);
@@ -115,6 +123,28 @@ async function startServer(target: Target, dir: string): Promise<Server> {
 
 // ---- the load generator -----------------------------------------------------
 
+function envFlag(name: string): boolean {
+  const raw = process.env[name] ?? '';
+  if (raw !== '' && raw !== '0' && raw !== '1') throw new Error(`${name}=${JSON.stringify(raw)}: expected 0 or 1`);
+  return raw === '1';
+}
+
+/** The request bodies: the review as is every time, or (BENCH_DISTINCT) with a label `bench-n: <counter>` first in its pod's labels. */
+function bodySource(text: string): () => Buffer {
+  if (!DISTINCT) {
+    const same = Buffer.from(text);
+    return () => same;
+  }
+  const labels = '"labels": {';
+  const at = text.indexOf(labels);
+  if (at === -1 || text.indexOf(labels, at + 1) !== -1) throw new Error(`BENCH_DISTINCT: the review needs exactly one ${labels}`);
+  const cut = at + labels.length;
+  const head = Buffer.from(`${text.slice(0, cut)} "bench-n": "`);
+  const tail = Buffer.from(`",${text.slice(cut)}`);
+  let n = 0;
+  return () => Buffer.concat([head, Buffer.from(String(n++)), tail]);
+}
+
 interface Reply {
   status: number;
   body: Buffer | undefined;
@@ -156,7 +186,7 @@ interface LoadResult {
 }
 
 /** N workers, each with one request in flight at a time, until the deadline or the request cap. */
-async function load(agent: https.Agent, server: Server, path: string, body: Buffer, seconds: number): Promise<LoadResult> {
+async function load(agent: https.Agent, server: Server, path: string, body: () => Buffer, seconds: number): Promise<LoadResult> {
   const latencies: number[] = [];
   const firstErrors: string[] = [];
   let errors = 0;
@@ -176,7 +206,7 @@ async function load(agent: https.Agent, server: Server, path: string, body: Buff
       started++;
       const sent = process.hrtime.bigint();
       try {
-        const reply = await post(agent, server.port, path, body, false);
+        const reply = await post(agent, server.port, path, body(), false);
         if (reply.status === 200) latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
         else noteError(`HTTP ${reply.status}`);
       } catch (error) {
@@ -199,8 +229,8 @@ async function load(agent: https.Agent, server: Server, path: string, body: Buff
 }
 
 /** The first answer must be the real thing, or the run would measure an error path. */
-async function checkFirstAnswer(target: Target, agent: https.Agent, port: number, body: Buffer, uid: string): Promise<string> {
-  const reply = await post(agent, port, TARGET_PATHS[target], body, true);
+async function checkFirstAnswer(target: Target, agent: https.Agent, port: number, body: () => Buffer, uid: string): Promise<string> {
+  const reply = await post(agent, port, TARGET_PATHS[target], body(), true);
   const text = reply.body?.toString('utf8') ?? '';
   if (reply.status !== 200) throw new Error(`${target}: HTTP ${reply.status}: ${text.slice(0, 300)}`);
   const answer = JSON.parse(text) as { response?: { uid?: string; allowed?: boolean; patchType?: string; patch?: string } };
@@ -237,7 +267,7 @@ interface TargetResult {
   otherCpuPct: number;
 }
 
-async function runTarget(target: Target, dir: string, ca: string, body: Buffer, uid: string): Promise<TargetResult> {
+async function runTarget(target: Target, dir: string, ca: string, body: () => Buffer, uid: string): Promise<TargetResult> {
   const server = await startServer(target, dir);
   const agent = new https.Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca });
   try {
@@ -285,7 +315,8 @@ async function main(): Promise<void> {
   writeFileSync(join(certDir, 'tls.key'), bundle.key, { mode: 0o600 });
 
   const text = recipeBody();
-  const body = Buffer.from(text);
+  const body = bodySource(text);
+  const bodyBytes = Buffer.byteLength(text);
   const uid = (JSON.parse(text) as { request: { uid: string } }).request.uid;
 
   const results: TargetResult[] = [];
@@ -303,7 +334,12 @@ async function main(): Promise<void> {
 
   console.log(
     `HTTPS keep-alive, ${CONNECTIONS} connections, ${CONNECTIONS} requests in flight, ${SECONDS} s per target after ${WARMUP_SECONDS} s warm-up; ` +
-      `body ${RECIPE_PATH.slice(ROOT.length)} (${body.length} B); server in a child process (node ${process.version})`,
+      `body ${RECIPE_PATH.slice(ROOT.length)} (${bodyBytes} B); server in a child process (node ${process.version})`,
+  );
+  console.log(
+    DISTINCT
+      ? '  BENCH_DISTINCT=1: every request a pod not seen before (label bench-n: <counter>): /mutate injects each one, its answer memo never finds one and keys one review in 16 (the miss case)'
+      : '  the same review every request, as a Deployment rollout sends its pods: /mutate answers all but the first from its answer memo (the hit case; BENCH_DISTINCT=1 for the miss case)',
   );
   console.log(`  machine: ${cpus().length} CPUs, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
   for (const r of results) console.log(`  first answer of ${r.path}: ${r.check}`);
@@ -353,7 +389,8 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     secondsPerTarget: SECONDS,
     warmupSeconds: WARMUP_SECONDS,
-    bodyBytes: body.length,
+    bodyBytes,
+    distinct: DISTINCT,
     targets: results.map((r) => ({
       target: r.target,
       path: r.path,

@@ -3,18 +3,26 @@
 //   review   = JSON.parse(body) + the /mutate route's handler (decode, inject,
 //              patch, answer text, metrics, the log call at level info)
 //   baseline = JSON.parse(body) + JSON.stringify of the same review
+// and, for bodies the route's answer memo takes (src/admission/answer-memo.ts),
+// the handler with it: memo-hit (the same pod every time: a Deployment's
+// rollout), memo-miss (every pod new: a label bench-n: <counter>; the memo
+// goes cold and keys one review in 16), memo-miss-keyed (the same, every
+// review keyed) and distinct (those new pods without the memo),
+// bench/instructions-workload.ts.
 // Each workload runs (bundled, in node with fixed seeds and one thread) with
 // W warm-up iterations and then N, and again with 2N: the difference over N
 // is the steady-state cost of one iteration, start-up and JIT warm-up
 // cancelled out. Run: npx tsx bench/instructions.ts  (about 2 min per case)
 // Env: BENCH_INSTRUCTIONS_WARMUP (1000), BENCH_INSTRUCTIONS_ITERATIONS (1000),
 //      BENCH_NODE_FLAGS (node flags, space-separated; default: the image
-//      ENTRYPOINT's, bench/image-runtime.ts), BENCH_CASES (recipe,large).
+//      ENTRYPOINT's, bench/image-runtime.ts), BENCH_CASES (recipe,large),
+//      BENCH_INSTRUCTIONS_MEMO (1; 0 leaves out the memo's workloads).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ANSWER_MEMO_LIMITS } from '../src/admission/answer-memo.js';
 import { nodeFlagsFrom } from './image-runtime.js';
 import { largeReview, recipeBody } from './reviews.js';
 import { envNumber, fmt, round, table } from './stats.js';
@@ -26,6 +34,7 @@ const ITERATIONS = envNumber('BENCH_INSTRUCTIONS_ITERATIONS', 1000);
 const TARGET_RATIO = 2.5;
 const NODE_FLAGS = nodeFlagsFrom(process.env.BENCH_NODE_FLAGS);
 const CASES = (process.env.BENCH_CASES ?? 'recipe,large').split(',');
+const MEMO = (process.env.BENCH_INSTRUCTIONS_MEMO ?? '1') !== '0';
 
 function instructions(bundle: string, workload: string, bodyFile: string, iterations: number): number {
   const run = spawnSync(
@@ -62,7 +71,11 @@ function main(): void {
       const perIteration = (workload: string) => (instructions(bundle, workload, file, 2 * ITERATIONS) - instructions(bundle, workload, file, ITERATIONS)) / ITERATIONS;
       const baseline = perIteration('baseline');
       const review = perIteration('review');
-      return { name, baseline, review, ratio: review / baseline };
+      const memo =
+        MEMO && Buffer.byteLength(body) <= ANSWER_MEMO_LIMITS.bodyBytes
+          ? { distinct: perIteration('distinct'), miss: perIteration('memo-miss'), missKeyed: perIteration('memo-miss-keyed'), hit: perIteration('memo-hit') }
+          : undefined;
+      return { name, baseline, review, ratio: review / baseline, memo };
     });
     console.log(`instructions per review (callgrind; node ${process.version} --single-threaded ${NODE_FLAGS.join(' ')}, fixed seeds; ${fmt(WARMUP)} warm-up, then ${fmt(ITERATIONS)} vs ${fmt(2 * ITERATIONS)} iterations)`);
     console.log(
@@ -71,7 +84,21 @@ function main(): void {
         ...rows.map((r) => [r.name, fmt(r.baseline), fmt(r.review), `${r.ratio.toFixed(2)}×`, r.ratio <= TARGET_RATIO ? 'met' : 'NOT met']),
       ]),
     );
-    console.log(`BENCH_JSON ${JSON.stringify({ bench: 'instructions', node: process.version, warmup: WARMUP, iterations: ITERATIONS, cases: rows.map((r) => ({ ...r, baseline: round(r.baseline, 0), review: round(r.review, 0), ratio: round(r.ratio, 3) })) })}`);
+    const memoRows = rows.flatMap((r) => (r.memo === undefined ? [] : [{ name: r.name, baseline: r.baseline, ...r.memo }]));
+    if (memoRows.length > 0) {
+      console.log();
+      console.log("with the route's answer memo (src/admission/answer-memo.ts); ratios to the same baseline");
+      console.log(
+        table([
+          ['case', 'same pod (hits)', 'ratio', 'new pods, no memo', 'ratio', 'new pods (cold memo)', 'adds', 'new pods, each keyed', 'adds'],
+          ...memoRows.map((r) => {
+            const adds = (value: number) => `${fmt(value - r.distinct)} (${(((value - r.distinct) / r.distinct) * 100).toFixed(1)}%)`;
+            return [r.name, fmt(r.hit), `${(r.hit / r.baseline).toFixed(2)}×`, fmt(r.distinct), `${(r.distinct / r.baseline).toFixed(2)}×`, fmt(r.miss), adds(r.miss), fmt(r.missKeyed), adds(r.missKeyed)];
+          }),
+        ]),
+      );
+    }
+    console.log(`BENCH_JSON ${JSON.stringify({ bench: 'instructions', node: process.version, warmup: WARMUP, iterations: ITERATIONS, cases: rows.map((r) => ({ ...r, baseline: round(r.baseline, 0), review: round(r.review, 0), ratio: round(r.ratio, 3), memo: r.memo && { distinct: round(r.memo.distinct, 0), miss: round(r.memo.miss, 0), missKeyed: round(r.memo.missKeyed, 0), hit: round(r.memo.hit, 0) } })) })}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

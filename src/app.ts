@@ -13,7 +13,7 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** TLS for the listening server; tests that use inject() leave it out. */
   https?: ServerOptions;
-  /** Node kubelet versions for sidecar mode `auto` (a node informer); none: auto means classic. */
+  /** Node kubelet versions for sidecar mode `auto` (a node informer); none: auto means classic. The same object while they are the same (routes.ts). */
   nodes?: () => NodeFacts | undefined;
   /** Told of refused pods (Events on their owners); none without cluster access. */
   refusals?: { report(refused: RefusedPod): void };

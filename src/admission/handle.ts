@@ -1,6 +1,7 @@
-import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectedSidecar, type InjectorSettings, type Mode, type NodeFacts, type RefuseReason } from '../injection/index.js';
+import { ANNOTATIONS, injectPod, isInjected, isWindowsPod, type InjectedSidecar, type InjectorSettings, type Mode, type NodeFacts, type PodTemplate, type RefuseReason } from '../injection/index.js';
 import { patchText } from '../injection/patch.js';
-import { allowText, denyText } from './response.js';
+import type { AnswerMemo } from './answer-memo.js';
+import { allowTail, allowText, answerHead, denyTail, denyText } from './response.js';
 import type { AdmissionReview } from './review.js';
 import { DEFAULT_NAMESPACE } from '../webhook-contract.js';
 
@@ -38,8 +39,42 @@ const REFUSAL_STATUS: Record<RefuseReason, { code: number; reason: string }> = {
  */
 const OWN_NAMESPACE = 'own_namespace';
 
-/** Decode is done; this is inject -> patch -> answer text. No I/O. `installNamespace`: the server's own, skipped. */
-export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts, installNamespace?: string): ReviewOutcome {
+/**
+ * What a pod's answer says apart from the review it came in (its apiVersion
+ * and uid): the verdict and the answer's tail (response.ts). A function of
+ * the pod, the settings, the mode and the node facts only, so it may be kept
+ * for the next pod that is the same (answer-memo.ts).
+ */
+export interface PodAnswer {
+  tail: string;
+  verdict: 'injected' | 'skipped' | 'refused';
+  reason: string;
+  sidecar?: InjectedSidecar;
+  message?: string;
+}
+
+/** inject -> patch -> the answer's tail. No I/O. */
+export function answerPod(pod: PodTemplate, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts): PodAnswer {
+  const result = injectPod(pod, settings, mode, nodes);
+  switch (result.kind) {
+    case 'skipped':
+      return { tail: allowTail(), verdict: 'skipped', reason: result.reason };
+    case 'refused': {
+      const { code, reason } = REFUSAL_STATUS[result.reason];
+      return { tail: denyTail(code, reason, result.message), verdict: 'refused', reason: result.reason, message: result.message };
+    }
+    case 'injected':
+      return { tail: allowTail(patchText(pod, result.pod), result.warnings), verdict: 'injected', reason: result.reason, sidecar: result.sidecar };
+  }
+}
+
+/**
+ * Decode is done; this is inject -> patch -> answer text. No I/O.
+ * `installNamespace`: the server's own, skipped. `memo`: pod answers kept
+ * from earlier reviews (the server's routes); the answer is the same bytes
+ * with or without it.
+ */
+export function answerReview(review: AdmissionReview, settings: InjectorSettings, mode: Mode, nodes?: NodeFacts, installNamespace?: string, memo?: AnswerMemo): ReviewOutcome {
   const { apiVersion, request } = review;
   if (request.pod === undefined) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'ignored', reason: 'not_pod_create' };
@@ -47,22 +82,11 @@ export function answerReview(review: AdmissionReview, settings: InjectorSettings
   if (installNamespace !== undefined && request.namespace === installNamespace) {
     return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: OWN_NAMESPACE };
   }
-  const result = injectPod(request.pod, settings, mode, nodes);
-  switch (result.kind) {
-    case 'skipped':
-      return { answer: allowText(apiVersion, request.uid), verdict: 'skipped', reason: result.reason };
-    case 'refused': {
-      const { code, reason } = REFUSAL_STATUS[result.reason];
-      return { answer: denyText(apiVersion, request.uid, code, reason, result.message), verdict: 'refused', reason: result.reason, message: result.message };
-    }
-    case 'injected':
-      return {
-        answer: allowText(apiVersion, request.uid, patchText(request.pod, result.pod), result.warnings),
-        verdict: 'injected',
-        reason: result.reason,
-        sidecar: result.sidecar,
-      };
-  }
+  const pod = memo === undefined ? answerPod(request.pod, settings, mode, nodes) : memo.answer(request.pod, settings, mode, nodes);
+  const outcome: ReviewOutcome = { answer: answerHead(apiVersion, request.uid) + pod.tail, verdict: pod.verdict, reason: pod.reason };
+  if (pod.sidecar !== undefined) outcome.sidecar = pod.sidecar;
+  if (pod.message !== undefined) outcome.message = pod.message;
+  return outcome;
 }
 
 /**

@@ -3,6 +3,7 @@ import { levels } from 'pino';
 import type { InjectorSettings, Mode, NodeFacts, RefuseReason } from '../injection/index.js';
 import { REFUSE_REASONS } from '../injection/reasons.js';
 import type { Metrics } from '../metrics.js';
+import { ANSWER_MEMO_LIMITS, AnswerMemo } from './answer-memo.js';
 import { answerEnforcement, answerReview, type ReviewOutcome, type Verdict } from './handle.js';
 import type { RefusedPod } from './refusal-events.js';
 import { readReview, type AdmissionReview } from './review.js';
@@ -11,7 +12,11 @@ import { MUTATE_PATHS, VALIDATE_ENFORCED_PATH } from '../webhook-contract.js';
 export interface AdmissionRouteDeps {
   settings: InjectorSettings;
   metrics: Metrics;
-  /** Node kubelet versions for sidecar mode `auto`; none: auto means classic. */
+  /**
+   * Node kubelet versions for sidecar mode `auto`; none: auto means classic.
+   * A value: the same object while the versions are the same, never changed
+   * in place (answers are kept per node facts object, answer-memo.ts).
+   */
   nodes?: () => NodeFacts | undefined;
   /** The namespace the server runs in (SRE_QUERO_NAMESPACE): never injected nor checked, and named by the enforcement message. */
   namespace?: string;
@@ -19,12 +24,13 @@ export interface AdmissionRouteDeps {
   refusals?: { report(refused: RefusedPod): void };
 }
 
-type Answer = (review: AdmissionReview) => ReviewOutcome;
+/** `bodyBytes`: the request body's size, when the request says it. */
+type Answer = (review: AdmissionReview, bodyBytes?: number) => ReviewOutcome;
 
 const isRefuseReason = (reason: string): reason is RefuseReason => (REFUSE_REASONS as readonly string[]).includes(reason);
 
-/** Takes a parsed request body, returns the answer's JSON text; throws InvalidReviewError for a malformed review. */
-export type ReviewHandler = (body: unknown, log: FastifyBaseLogger) => string;
+/** Takes a parsed request body (and its size in bytes, when known), returns the answer's JSON text; throws InvalidReviewError for a malformed review. */
+export type ReviewHandler = (body: unknown, log: FastifyBaseLogger, bodyBytes?: number) => string;
 
 // A refusal is something a person must act on: always logged. The rest
 // (injected, skipped, ...) are routine, one per pod created in the cluster:
@@ -41,10 +47,10 @@ export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics' | 'refusa
   const duration = metrics.reviewDuration.labels({ mode });
   const reviews = new Map<string, ReturnType<Metrics['reviews']['labels']>>();
   const sidecars = new Map<string, ReturnType<Metrics['injectedSidecars']['labels']>>();
-  return (body, log) => {
+  return (body, log, bodyBytes) => {
     const started = process.hrtime.bigint();
     const review = readReview(body);
-    const outcome = answer(review);
+    const outcome = answer(review, bodyBytes);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const reviewKey = `${outcome.verdict}\u0000${outcome.reason}`;
     let counter = reviews.get(reviewKey);
@@ -92,16 +98,25 @@ export function reviewHandler(deps: Pick<AdmissionRouteDeps, 'metrics' | 'refusa
 }
 
 export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRouteDeps): void {
-  const routes: [string, string, Answer][] = (Object.entries(MUTATE_PATHS) as [Mode, string][]).map(([mode, url]) => [
-    url,
-    mode,
-    (review: AdmissionReview) => answerReview(review, deps.settings, mode, deps.nodes?.(), deps.namespace),
-  ]);
+  const routes: [string, string, Answer][] = (Object.entries(MUTATE_PATHS) as [Mode, string][]).map(([mode, url]) => {
+    // Each path's own: a Deployment's pods after the first are answered from it
+    // (answer-memo.ts). Not for large bodies: the key would cost more than it saves.
+    const memo = new AnswerMemo();
+    return [
+      url,
+      mode,
+      (review: AdmissionReview, bodyBytes?: number) =>
+        answerReview(review, deps.settings, mode, deps.nodes?.(), deps.namespace, bodyBytes !== undefined && bodyBytes > ANSWER_MEMO_LIMITS.bodyBytes ? undefined : memo),
+    ];
+  });
   routes.push([VALIDATE_ENFORCED_PATH, 'validate-enforced', (review: AdmissionReview) => answerEnforcement(review, deps.namespace)]);
 
   for (const [url, mode, answer] of routes) {
     const handle = reviewHandler(deps, mode, answer);
     // The answer is JSON text already: Fastify sends a string with this type as is.
-    app.post(url, async (request, reply) => reply.type('application/json; charset=utf-8').send(handle(request.body, request.log)));
+    app.post(url, async (request, reply) => {
+      const length = request.headers['content-length'];
+      return reply.type('application/json; charset=utf-8').send(handle(request.body, request.log, length === undefined ? undefined : Number(length)));
+    });
   }
 }

@@ -2,11 +2,13 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/clie
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeFacts } from '../injection/index.js';
 import { apiErrorMessage, backoffMs } from '../reconciler/kube.js';
+import { NodeVersionTable } from './node-facts.js';
 
 // The kubelet version of every node, for sidecar mode `auto`: one list, then
 // a watch, relisting when the watch ends or fails. Only name and version are
 // kept (a Node object carries its image list and more), and every webhook
-// replica runs its own, so a review never waits on the API.
+// replica runs its own, so a review never waits on the API. The facts are
+// handed out as values (node-facts.ts): the same object until a version changes.
 
 export interface NodeVersions {
   /** Undefined until the first list has arrived. */
@@ -18,7 +20,7 @@ const versionOf = (node: V1Node): string | undefined => node.status?.nodeInfo?.k
 
 export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): NodeVersions {
   const core = kc.makeApiClient(CoreV1Api);
-  const versions = new Map<string, string>();
+  const versions = new NodeVersionTable();
   let synced = false;
   let running = true;
   let abort: AbortController | undefined;
@@ -36,8 +38,7 @@ export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): No
     const name = node.metadata?.name;
     if (name === undefined) return;
     const version = versionOf(node);
-    if (type === 'DELETED' || version === undefined) versions.delete(name);
-    else versions.set(name, version);
+    versions.set(name, type === 'DELETED' ? undefined : version);
   };
 
   const loop = async () => {
@@ -90,7 +91,7 @@ export function watchNodeVersions(kc: KubeConfig, logger: FastifyBaseLogger): No
   const done = loop();
 
   return {
-    facts: () => (synced ? { kubeletVersions: versions } : undefined),
+    facts: () => (synced ? versions.facts() : undefined),
     stop: async () => {
       running = false;
       abort?.abort();

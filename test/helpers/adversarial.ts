@@ -1,5 +1,6 @@
 import jsonPatch from 'fast-json-patch';
 import { posix } from 'node:path';
+import type { AnswerMemo } from '../../src/admission/answer-memo.js';
 import { answerReview } from '../../src/admission/handle.js';
 import { readReview } from '../../src/admission/review.js';
 import { InvalidReviewError } from '../../src/errors.js';
@@ -159,8 +160,13 @@ export function podProblems(pod: Json, checkRestricted: boolean): string[] {
 
 export type Outcome = 'injected' | 'skipped' | 'refused' | 'ignored' | 'allowed' | 'invalid_review';
 
-/** Answers one case; returns its outcome and what went wrong (nothing, for a good answer). */
-export function checkCase(testCase: Case): { outcome: Outcome; problems: string[] } {
+/**
+ * Answers one case; returns its outcome and what went wrong (nothing, for a
+ * good answer). With `memo`, the case is also answered through it twice (as
+ * the server's routes do: its first review, then a repeat), from its JSON
+ * text, and both answers must be the same as without it.
+ */
+export function checkCase(testCase: Case, memo?: AnswerMemo): { outcome: Outcome; problems: string[] } {
   const { review, mode, settings, nodes, restricted } = testCase;
   let answer;
   try {
@@ -171,6 +177,13 @@ export function checkCase(testCase: Case): { outcome: Outcome; problems: string[
     return { outcome: 'refused', problems: [`threw: ${(error as Error).stack}`] };
   }
   const problems: string[] = [];
+  if (memo !== undefined) {
+    const text = JSON.stringify(review);
+    for (const which of ['first', 'repeat']) {
+      const memoized = answerReview(readReview(JSON.parse(text)), settings, mode, nodes, undefined, memo);
+      if (JSON.stringify(memoized) !== JSON.stringify(answer)) problems.push(`the answer memo's ${which} answer differs: ${memoized.answer.slice(0, 200)}`);
+    }
+  }
   const response = JSON.parse(answer.answer).response as Json;
   if (answer.verdict === 'refused') {
     const message = String(response.status?.message ?? '');

@@ -1,7 +1,7 @@
 import type { InjectorSettings, Mode, NodeFacts, PodTemplate } from '../injection/index.js';
 import { answerPod, type PodAnswer } from './handle.js';
 
-// The pods of one ReplicaSet, Job or DaemonSet reach admission the same but
+// The pods of one ReplicaSet or Job reach admission the same but
 // for fields the injection never reads: a generateName pod has no name and
 // no uid yet, managedFields carry the second it was made. Their answers are
 // then the same but for the review's uid (handle.ts writes that part), so

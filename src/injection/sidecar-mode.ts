@@ -9,7 +9,7 @@ import type { SidecarMode } from './settings.js';
 /** Native sidecars (restartable init containers) are stable from this kubelet on. */
 export const NATIVE_SIDECARS_STABLE = { major: 1, minor: 33 } as const;
 
-/** What the injector knows of the cluster's nodes: kubelet version by node name. */
+/** What the injector knows of the cluster's nodes: kubelet version by node name. A value: never changed in place (a new object when a version changes), so what is worked out from it may be kept. */
 export interface NodeFacts {
   kubeletVersions: ReadonlyMap<string, string>;
 }
@@ -29,11 +29,29 @@ export function parseKubeletVersion(version: string): { major: number; minor: nu
 
 type Release = { readonly major: number; readonly minor: number };
 
-const atLeast = (version: string, release: Release): boolean => {
-  const parsed = parseKubeletVersion(version);
-  if (parsed === undefined) return false;
-  return parsed.major > release.major || (parsed.major === release.major && parsed.minor >= release.minor);
-};
+const atLeast = (version: Release | undefined, release: Release): boolean =>
+  version !== undefined && (version.major > release.major || (version.major === release.major && version.minor >= release.minor));
+
+// The oldest kubelet of a NodeFacts value, worked out once per value: node
+// facts are values (the node watch hands out a new object only when a
+// version changes, src/cluster/node-facts.ts), and every injected pod asks
+// (the preStop sleep, `auto`), so a review must not parse every node's
+// version. undefined: some version cannot be read (counts as older than any).
+const oldestKubelet = new WeakMap<NodeFacts, Release | undefined>();
+
+function oldestOf(nodes: NodeFacts): Release | undefined {
+  if (oldestKubelet.has(nodes)) return oldestKubelet.get(nodes);
+  let oldest: Release | undefined;
+  let readable = true;
+  for (const version of nodes.kubeletVersions.values()) {
+    const parsed = parseKubeletVersion(version);
+    if (parsed === undefined) readable = false;
+    else if (oldest === undefined || !atLeast(parsed, oldest)) oldest = parsed;
+  }
+  const result = readable ? oldest : undefined;
+  oldestKubelet.set(nodes, result);
+  return result;
+}
 
 /**
  * Whether every node that may run the pod runs a kubelet of `release` or
@@ -43,11 +61,10 @@ const atLeast = (version: string, release: Release): boolean => {
  */
 export function nodesAtLeast(nodes: NodeFacts | undefined, nodeName: string | undefined, release: Release): 'yes' | 'too_old' | 'unknown' {
   const versions = nodes?.kubeletVersions;
-  if (versions === undefined || versions.size === 0) return 'unknown';
+  if (nodes === undefined || versions === undefined || versions.size === 0) return 'unknown';
   const own = nodeName === undefined ? undefined : versions.get(nodeName);
-  const candidates = own === undefined ? versions.values() : [own];
-  for (const version of candidates) if (!atLeast(version, release)) return 'too_old';
-  return 'yes';
+  const candidate = own === undefined ? oldestOf(nodes) : parseKubeletVersion(own);
+  return atLeast(candidate, release) ? 'yes' : 'too_old';
 }
 
 /** Native only where every node that may run the pod has them stable; classic otherwise. */

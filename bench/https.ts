@@ -28,6 +28,7 @@ import { envNumber, fmt, machineBusyCores, machineCpu, mean, percentile, round, 
 const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32, { max: 1024 });
 const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1, { max: 30 });
+const ROUNDS = envNumber('BENCH_ROUNDS', 8, { min: 1, max: 100 });
 const MAX_REQUESTS = envNumber('BENCH_MAX_REQUESTS', 1_000_000);
 const DISTINCT = envFlag('BENCH_DISTINCT');
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -53,7 +54,7 @@ process.on('exit', cleanup);
 process.once('SIGINT', () => process.exit(130));
 process.once('SIGTERM', () => process.exit(143));
 // A hard ceiling on the whole run, whatever happens to the servers.
-const budgetSeconds = TARGETS.length * (WARMUP_SECONDS + SECONDS + 30) + 30;
+const budgetSeconds = TARGETS.length * (WARMUP_SECONDS + SECONDS + 10 * ROUNDS + 30) + 30;
 setTimeout(() => {
   console.error(`bench/https.ts: gave up after ${budgetSeconds} s`);
   process.exit(2);
@@ -267,44 +268,88 @@ interface TargetResult {
   otherCpuPct: number;
 }
 
-async function runTarget(target: Target, dir: string, ca: string, body: () => Buffer, uid: string): Promise<TargetResult> {
-  const server = await startServer(target, dir);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca });
-  try {
-    const path = TARGET_PATHS[target];
-    const check = await checkFirstAnswer(target, agent, server.port, body, uid);
-    await load(agent, server, path, body, WARMUP_SECONDS);
-    const cpuBefore = await server.usage();
-    const machineBefore = machineCpu();
-    const run = await load(agent, server, path, body, SECONDS);
-    const machineAfter = machineCpu();
-    const serverCpuMicros = (await server.usage()) - cpuBefore;
-    const ok = run.latenciesMs.length;
-    const serverCpuPct = (serverCpuMicros / 1e6 / run.elapsedSeconds) * 100;
-    const clientCpuPct = (run.clientCpuMicros / 1e6 / run.elapsedSeconds) * 100;
-    return {
-      target,
-      path,
-      check,
-      requests: run.requests,
-      ok,
-      errors: run.errors,
-      firstErrors: run.firstErrors,
-      reqPerSecond: ok / run.elapsedSeconds,
-      meanMs: mean(run.latenciesMs),
-      p50Ms: percentile(run.latenciesMs, 50),
-      p99Ms: percentile(run.latenciesMs, 99),
-      maxMs: percentile(run.latenciesMs, 100),
-      serverCpuPct,
-      serverCpuUsPerRequest: ok === 0 ? Number.NaN : serverCpuMicros / ok,
-      clientCpuPct,
-      otherCpuPct: Math.max(0, machineBusyCores(machineBefore, machineAfter) * 100 - serverCpuPct - clientCpuPct),
-    };
-  } finally {
-    agent.destroy();
-    await server.stop();
-  }
+/** One measured window on one server: what its process and the load generator spent. */
+interface Window {
+  ok: number;
+  requests: number;
+  errors: number;
+  firstErrors: string[];
+  latenciesMs: Float64Array;
+  elapsedSeconds: number;
+  serverCpuMicros: number;
+  clientCpuMicros: number;
+  machineBusyMicros: number;
 }
+
+interface Running {
+  target: Target;
+  path: string;
+  server: Server;
+  agent: https.Agent;
+  check: string;
+  windows: Window[];
+}
+
+async function measure(running: Running, body: () => Buffer, seconds: number): Promise<Window> {
+  const cpuBefore = await running.server.usage();
+  const machineBefore = machineCpu();
+  const run = await load(running.agent, running.server, running.path, body, seconds);
+  const machineAfter = machineCpu();
+  const serverCpuMicros = (await running.server.usage()) - cpuBefore;
+  return {
+    ok: run.latenciesMs.length,
+    requests: run.requests,
+    errors: run.errors,
+    firstErrors: run.firstErrors,
+    latenciesMs: run.latenciesMs,
+    elapsedSeconds: run.elapsedSeconds,
+    serverCpuMicros,
+    clientCpuMicros: run.clientCpuMicros,
+    machineBusyMicros: machineBusyCores(machineBefore, machineAfter) * run.elapsedSeconds * 1e6,
+  };
+}
+
+function summarize(running: Running): TargetResult {
+  const { windows } = running;
+  const sum = (pick: (w: Window) => number) => windows.reduce((total, w) => total + pick(w), 0);
+  const ok = sum((w) => w.ok);
+  const elapsedSeconds = sum((w) => w.elapsedSeconds);
+  const serverCpuMicros = sum((w) => w.serverCpuMicros);
+  const clientCpuMicros = sum((w) => w.clientCpuMicros);
+  const latencies = Float64Array.from(windows.flatMap((w) => Array.from(w.latenciesMs))).sort();
+  const serverCpuPct = (serverCpuMicros / 1e6 / elapsedSeconds) * 100;
+  const clientCpuPct = (clientCpuMicros / 1e6 / elapsedSeconds) * 100;
+  return {
+    target: running.target,
+    path: running.path,
+    check: running.check,
+    requests: sum((w) => w.requests),
+    ok,
+    errors: sum((w) => w.errors),
+    firstErrors: windows.flatMap((w) => w.firstErrors).slice(0, 3),
+    reqPerSecond: ok / elapsedSeconds,
+    meanMs: mean(latencies),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: percentile(latencies, 100),
+    serverCpuPct,
+    serverCpuUsPerRequest: ok === 0 ? Number.NaN : serverCpuMicros / ok,
+    clientCpuPct,
+    otherCpuPct: Math.max(0, (sum((w) => w.machineBusyMicros) / 1e6 / elapsedSeconds) * 100 - serverCpuPct - clientCpuPct),
+  };
+}
+
+/** Server CPU per answered request in each round, mutate's over bare's (and floor's over bare's). */
+function roundRatios(byTarget: Record<Target, Running>, numerator: Target): number[] {
+  const perRequest = (w: Window) => w.serverCpuMicros / w.ok;
+  return byTarget[numerator].windows.map((w, i) => perRequest(w) / perRequest(byTarget.bare.windows[i]!));
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
 
 async function main(): Promise<void> {
   const wallStart = Date.now();
@@ -319,9 +364,36 @@ async function main(): Promise<void> {
   const bodyBytes = Buffer.byteLength(text);
   const uid = (JSON.parse(text) as { request: { uid: string } }).request.uid;
 
-  const results: TargetResult[] = [];
-  // One target at a time, so each server has a core to itself and the load generator the other.
-  for (const target of TARGETS) results.push(await runTarget(target, certDir, bundle.caCert, body, uid));
+  // All servers up at once, measured in turns: ROUNDS short windows per
+  // target, the order rotated each round, so a slow minute of this shared
+  // machine (another VM, a CPU clock change) falls on every target alike
+  // instead of on whichever ran then. One target at a time, so its server
+  // has a core to itself and the load generator the other.
+  const running: Running[] = [];
+  try {
+    for (const target of TARGETS) {
+      const server = await startServer(target, certDir);
+      const agent = new https.Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca: bundle.caCert });
+      running.push({ target, path: TARGET_PATHS[target], server, agent, check: '', windows: [] });
+    }
+    for (const r of running) {
+      r.check = await checkFirstAnswer(r.target, r.agent, r.server.port, body, uid);
+      await load(r.agent, r.server, r.path, body, WARMUP_SECONDS);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < running.length; i++) {
+        const r = running[(round + i) % running.length]!;
+        r.windows.push(await measure(r, body, SECONDS / ROUNDS));
+      }
+    }
+  } finally {
+    for (const r of running) r.agent.destroy();
+    await Promise.all(running.map((r) => r.server.stop()));
+  }
+  const results = running.map(summarize);
+  const runningByTarget = Object.fromEntries(running.map((r) => [r.target, r])) as Record<Target, Running>;
+  const mutateRounds = roundRatios(runningByTarget, 'mutate');
+  const floorRounds = roundRatios(runningByTarget, 'floor');
 
   const byTarget = Object.fromEntries(results.map((r) => [r.target, r])) as Record<Target, TargetResult>;
   const ratio = {
@@ -333,7 +405,7 @@ async function main(): Promise<void> {
   };
 
   console.log(
-    `HTTPS keep-alive, ${CONNECTIONS} connections, ${CONNECTIONS} requests in flight, ${SECONDS} s per target after ${WARMUP_SECONDS} s warm-up; ` +
+    `HTTPS keep-alive, ${CONNECTIONS} connections, ${CONNECTIONS} requests in flight, ${SECONDS} s per target in ${ROUNDS} turns after ${WARMUP_SECONDS} s warm-up; ` +
       `body ${RECIPE_PATH.slice(ROOT.length)} (${bodyBytes} B); server in a child process (node ${process.version})`,
   );
   console.log(
@@ -368,6 +440,7 @@ async function main(): Promise<void> {
     `mutate/bare: throughput ${ratio.throughput.toFixed(2)}x, p50 ${ratio.p50.toFixed(2)}x, p99 ${ratio.p99.toFixed(2)}x, ` +
       `server CPU per request ${ratio.serverCpuPerRequest.toFixed(2)}x`,
   );
+  console.log(`  server CPU per request, turn by turn: median ${median(mutateRounds).toFixed(2)}x (${fmt(Math.min(...mutateRounds), 2)}-${fmt(Math.max(...mutateRounds), 2)})`);
   console.log(
     `floor/bare: server CPU per request ${ratio.floorServerCpuPerRequest.toFixed(2)}x (the app answering /mutate's bytes without injecting; ` +
       `the injection itself: ${fmt(byTarget.mutate.serverCpuUsPerRequest - byTarget.floor.serverCpuUsPerRequest)} µs per review)`,
@@ -388,6 +461,7 @@ async function main(): Promise<void> {
     node: process.version,
     connections: CONNECTIONS,
     secondsPerTarget: SECONDS,
+    rounds: ROUNDS,
     warmupSeconds: WARMUP_SECONDS,
     bodyBytes,
     distinct: DISTINCT,
@@ -413,6 +487,8 @@ async function main(): Promise<void> {
       p99: round(ratio.p99, 3),
       serverCpuPerRequest: round(ratio.serverCpuPerRequest, 3),
       floorServerCpuPerRequest: round(ratio.floorServerCpuPerRequest, 3),
+      serverCpuPerRequestByRound: mutateRounds.map((x) => round(x, 3)),
+      floorServerCpuPerRequestByRound: floorRounds.map((x) => round(x, 3)),
     },
   };
   console.log(`BENCH_JSON ${JSON.stringify(json)}`);

@@ -74,6 +74,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     intervalMs: config.certReloadIntervalMs,
     logger,
     metrics,
+    namespace: config.reconciler.namespace,
   });
 
   // SIGTERM: stop accepting, let in-flight reviews finish, hand the lease over, then exit.

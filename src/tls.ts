@@ -60,6 +60,32 @@ export function notAfter(pem: string): number {
   return Date.parse(new X509Certificate(pem).validTo);
 }
 
+/**
+ * Why the serving certificate cannot be valid for a Service in `namespace`,
+ * or undefined. The API server calls the webhook at <service>.<namespace>.svc:
+ * a certificate that names such Service names, none of them in this
+ * namespace, is one made for another install namespace. That is what a
+ * kustomize `namespace:` override without the example's patches ships
+ * (deploy/overlays/example-namespace): the API server then fails every TLS
+ * handshake and, the webhooks failing open, pods are created without the
+ * sidecar and nothing says why. A certificate with no Service names at all
+ * (the development one, or a `url:` webhook's) is not judged.
+ */
+export function certificateNamespaceProblem(pem: string, namespace: string): string | undefined {
+  const names = (new X509Certificate(pem).subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice('DNS:'.length));
+  const serviceNamespaces = new Set(names.map((name) => /^[^.]+\.([^.]+)\.svc(?:\.cluster\.local)?$/.exec(name)?.[1]).filter((ns) => ns !== undefined));
+  if (serviceNamespaces.size === 0 || serviceNamespaces.has(namespace)) return undefined;
+  return (
+    `the serving certificate names ${names.filter((name) => name.endsWith('.svc')).join(', ')}, none in namespace ${namespace} where this server runs: ` +
+    `the API server will fail TLS to this webhook and pods will be created without the sidecar. ` +
+    `A kustomize namespace: override needs the certificate names, the CA injection and the excluded namespace to follow it (deploy/overlays/example-namespace); ` +
+    `or re-issue the certificate for this namespace (sre-quero certs --namespace ${namespace})`
+  );
+}
+
 export function watchCertificate(options: {
   server: Pick<Server, 'setSecureContext'>;
   certFile: string;
@@ -68,9 +94,16 @@ export function watchCertificate(options: {
   intervalMs: number;
   logger: FastifyBaseLogger;
   metrics: Metrics;
+  /** The namespace the server runs in: a certificate made for another one is logged as an error (certificateNamespaceProblem). */
+  namespace?: string;
 }): CertificateWatch {
   let served = fingerprint(options.current);
+  const judge = (pem: string): void => {
+    const problem = options.namespace === undefined ? undefined : certificateNamespaceProblem(pem, options.namespace);
+    if (problem !== undefined) options.logger.error({ certFile: options.certFile, namespace: options.namespace }, problem);
+  };
   options.metrics.setCertificateNotAfter(notAfter(options.current.cert));
+  judge(options.current.cert);
   const check = (): boolean => {
     let next: TlsMaterial;
     try {
@@ -87,6 +120,7 @@ export function watchCertificate(options: {
     options.metrics.setCertificateNotAfter(notAfter(next.cert));
     options.metrics.certificateReloads.inc({ result: 'reloaded' });
     options.logger.info({ certFile: options.certFile }, 'serving certificate reloaded');
+    judge(next.cert);
     return true;
   };
   const timer = setInterval(check, options.intervalMs);

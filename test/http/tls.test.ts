@@ -166,3 +166,38 @@ t.test('rotation under load: a certificate renewed from the same CA, five times,
   const expiry = Number(/certificate="serving"\} (\S+)$/m.exec(await metrics.registry.getSingleMetricAsString('sre_quero_certificate_expiry_seconds'))?.[1]);
   t.ok(Math.abs(expiry - (notAfter(served.at(-1) as string) - Date.now()) / 1000) < 5, 'the gauge follows the renewed certificate (6 days)');
 });
+
+t.test('a certificate made for another install namespace is logged as an error, at start and on reload (a kustomize namespace: override)', async (t) => {
+  const { certificateNamespaceProblem } = await import('../../src/tls.js');
+  const { serviceDnsNames } = await import('../../src/certs.js');
+  const forNamespace = (namespace: string) =>
+    makeCertificates({ commonName: `sre-quero.${namespace}.svc`, dnsNames: serviceDnsNames('sre-quero', namespace), ipAddresses: [], validDays: 1 });
+  const own = forNamespace('sre-quero');
+  t.equal(certificateNamespaceProblem(own.cert, 'sre-quero'), undefined, 'names this namespace: fine');
+  t.equal(certificateNamespaceProblem(localhostBundle().cert, 'elsewhere'), undefined, 'no Service names (development, url webhooks): not judged');
+  const problem = certificateNamespaceProblem(own.cert, 'elsewhere');
+  t.match(problem, /names sre-quero\.sre-quero\.svc, none in namespace elsewhere where this server runs/);
+  t.match(problem, /example-namespace/);
+  t.match(problem, /sre-quero certs --namespace elsewhere/);
+
+  const dir = tempDir('namespace');
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  writeFileSync(certFile, own.cert);
+  writeFileSync(keyFile, own.key);
+  const { app, metrics, logLines } = testApp({ https: readTls(certFile, keyFile) });
+  const errors = () => logLines().filter((line) => line.level === 50);
+  const watch = watchCertificate({ server: { setSecureContext: () => {} }, certFile, keyFile, current: readTls(certFile, keyFile), intervalMs: 3_600_000, logger: app.log, metrics, namespace: 'elsewhere' });
+  t.teardown(() => watch.stop());
+  t.equal(errors().length, 1, 'one error at start');
+  t.match(errors()[0], { namespace: 'elsewhere', msg: /none in namespace elsewhere/ });
+  const fixed = forNamespace('elsewhere');
+  writeFileSync(certFile, fixed.cert);
+  writeFileSync(keyFile, fixed.key);
+  t.equal(watch.check(), true, 'the re-issued certificate is loaded');
+  t.equal(errors().length, 1, 'no new error for a certificate of this namespace');
+  writeFileSync(certFile, own.cert);
+  writeFileSync(keyFile, own.key);
+  t.equal(watch.check(), true);
+  t.equal(errors().length, 2, 'a reload to a wrong one is reported again');
+});

@@ -336,9 +336,9 @@ if (!isExecutable(helm)) {
     t.ok(notAfter(renewed.tls) - Date.now() / 1000 > 364 * 86_400, 'valid for another validityDays');
 
     leave(installed.tls, installed.ca);
-    const forced = await upgrade(['--set', 'certificates.selfSigned.renewBeforeDays=400']);
-    t.not(forced.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'renewBeforeDays beyond the validity: re-signed at every upgrade');
-    t.equal(forced.bundle, installed.bundle);
+    const forced = await upgrade(['--set', 'certificates.selfSigned.validityDays=400', '--set', 'certificates.selfSigned.renewBeforeDays=399']);
+    t.not(forced.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'renewBeforeDays beyond what the certificate has left: re-signed');
+    t.equal(forced.bundle, installed.bundle, 'the CA covers 400 days more: kept');
 
     const moved = structuredClone(installed.tls);
     moved.metadata.annotations['sre-quero.io/dns-names'] = 'sre-quero,sre-quero.elsewhere';
@@ -352,6 +352,30 @@ if (!isExecutable(helm)) {
     t.not(lost.bundle, installed.bundle, 'the CA Secret gone: a new CA');
     t.not(lost.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'and a certificate it signed');
     t.equal(lost.bundle, lost.tls.data['ca.crt']);
+  });
+
+  t.test("selfSigned lifetimes: the CA outlives the certificate, the renewal window falls inside it", async (t) => {
+    for (const [selfSigned, message] of [
+      [{ caValidityDays: 365 }, /certificates\.selfSigned\.caValidityDays \(365\) must be greater than certificates\.selfSigned\.validityDays \(365\): a certificate would outlive its CA/],
+      [{ caValidityDays: 100, validityDays: 200 }, /certificates\.selfSigned\.caValidityDays \(100\) must be greater than certificates\.selfSigned\.validityDays \(200\)/],
+      [{ renewBeforeDays: 365 }, /certificates\.selfSigned\.renewBeforeDays \(365\) must be less than certificates\.selfSigned\.validityDays \(365\)/],
+      [{ renewBeforeDays: 0 }, /schema[\s\S]*renewBeforeDays/i],
+      [{ validityDays: 0 }, /schema[\s\S]*validityDays/i],
+      [{ caValidityDays: -1 }, /schema[\s\S]*caValidityDays/i],
+      [{ validityDays: 1.5 }, /schema[\s\S]*validityDays/i],
+    ] as const) {
+      const result = template({ values: { certificates: { selfSigned } } });
+      t.not(result.status, 0, JSON.stringify(selfSigned));
+      t.match(result.stderr, message, `${JSON.stringify(selfSigned)}: the message names the values`);
+    }
+    const edge = render({ values: { certificates: { selfSigned: { caValidityDays: 31, validityDays: 30, renewBeforeDays: 29 } } } });
+    const days = (x: X509Certificate) => Math.round((Date.parse(x.validTo) - Date.now()) / 86_400_000);
+    t.strictSame(
+      [days(new X509Certificate(decode(find(edge, 'Secret', 'sre-quero-ca').data['tls.crt']))), days(new X509Certificate(decode(find(edge, 'Secret', 'sre-quero-tls').data['tls.crt'])))],
+      [31, 30],
+      'one day apart is enough',
+    );
+    t.equal(template({ values: { certificates: { source: 'certManager', selfSigned: { caValidityDays: 30 } } } }).status, 0, 'not checked with another source');
   });
 
   t.test('existingSecret: your Secret and its CA, given as PEM or as base64', async (t) => {

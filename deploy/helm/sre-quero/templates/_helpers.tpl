@@ -85,6 +85,25 @@ namespace always), then the user's extras. Call with (dict "root" $ "label" <exp
 {{- end }}
 
 {{/*
+certificates.selfSigned's lifetimes, against each other (values.schema.json
+has each one a whole number of days, at least 1): the CA outlives the
+certificates it signs, as `sre-quero certs` asks (SQ_CERT_OUTLIVES_CA), and
+the renewal window falls inside the certificate's life.
+*/}}
+{{- define "sre-quero.selfSignedValidate" -}}
+{{- $cfg := . }}
+{{- $ca := int64 $cfg.caValidityDays }}
+{{- $days := int64 $cfg.validityDays }}
+{{- $renew := int64 $cfg.renewBeforeDays }}
+{{- if le $ca $days }}
+{{- fail (printf "certificates.selfSigned.caValidityDays (%d) must be greater than certificates.selfSigned.validityDays (%d): a certificate would outlive its CA (it stops verifying when the CA expires); raise caValidityDays or lower validityDays" $ca $days) }}
+{{- end }}
+{{- if ge $renew $days }}
+{{- fail (printf "certificates.selfSigned.renewBeforeDays (%d) must be less than certificates.selfSigned.validityDays (%d): the certificate would be re-signed at every upgrade; lower renewBeforeDays" $renew $days) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The self-signed CA and serving certificate, made once per rendering (memoised
 on the root context, so the Secret and the webhook's caBundle agree) and kept
 across upgrades: the Secrets already in the cluster are reused (lookup) while
@@ -95,6 +114,7 @@ left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
 {{- define "sre-quero.selfSigned" -}}
 {{- if not (hasKey . "sreQueroSelfSigned") }}
 {{- $cfg := .Values.certificates.selfSigned }}
+{{- include "sre-quero.selfSignedValidate" $cfg }}
 {{- $fullname := include "sre-quero.fullname" . }}
 {{- $dnsNames := include "sre-quero.dnsNames" . | fromJsonArray }}
 {{- $names := join "," $dnsNames }}

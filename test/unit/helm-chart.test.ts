@@ -244,13 +244,15 @@ if (!isExecutable(helm)) {
     t.equal(days(caCert), 3650);
     // genSignedCert starts the validity at render time: within a few seconds.
     t.ok(Math.abs(Number(tls.metadata.annotations['sre-quero.io/not-after']) - Date.parse(cert.validTo) / 1000) < 5, 'not-after, for the renewal at upgrade');
+    const caNotAfter = Number(ca.metadata.annotations?.['sre-quero.io/ca-not-after']);
+    t.ok(caNotAfter <= Date.parse(caCert.validTo) / 1000 && Date.parse(caCert.validTo) / 1000 - caNotAfter < 5, "the CA Secret records the CA's not-after, never later than it");
     const mounted = find(objects, 'Deployment').spec.template.spec.volumes.find((v: Json) => v.name === 'tls');
     t.equal(mounted.secret.secretName, 'sre-quero-tls', 'the Deployment mounts the serving Secret, not the CA');
     const again = render();
     t.not(find(again, 'Secret', 'sre-quero-ca').data['tls.crt'], ca.data['tls.crt'], 'without a cluster to look up, each rendering makes a new CA');
   });
 
-  t.test('selfSigned across upgrades (lookup, against a stand-in API server): kept, re-signed by the same CA near expiry, a new CA without one', async (t) => {
+  t.test('selfSigned across upgrades (lookup, against a stand-in API server): kept, re-signed by the same CA near expiry, a new CA without one or when it cannot cover a new certificate', async (t) => {
     // `helm template --dry-run=server` renders with lookup as `helm upgrade`
     // does. The stand-in answers discovery for the chart's kinds and serves
     // the Secrets a previous release left; every other object is absent.
@@ -318,12 +320,14 @@ if (!isExecutable(helm)) {
       }
     };
     const notAfter = (secret: Json) => Number(secret.metadata.annotations['sre-quero.io/not-after']);
+    const caNotAfter = (secret: Json) => Number(secret.metadata.annotations?.['sre-quero.io/ca-not-after']);
 
     const installed = await upgrade();
     t.equal(installed.bundle, installed.tls.data['ca.crt'], 'install: the caBundle is the CA');
     leave(installed.tls, installed.ca);
     const kept = await upgrade();
     t.strictSame([kept.tls.data, kept.ca.data, kept.bundle, notAfter(kept.tls)], [installed.tls.data, installed.ca.data, installed.bundle, notAfter(installed.tls)], 'upgrade: everything kept');
+    t.equal(caNotAfter(kept.ca), caNotAfter(installed.ca), "and the CA's recorded not-after");
 
     const nearExpiry = structuredClone(installed.tls);
     nearExpiry.metadata.annotations['sre-quero.io/not-after'] = String(Math.floor(Date.now() / 1000) + 10 * 86_400);
@@ -352,6 +356,60 @@ if (!isExecutable(helm)) {
     t.not(lost.bundle, installed.bundle, 'the CA Secret gone: a new CA');
     t.not(lost.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'and a certificate it signed');
     t.equal(lost.bundle, lost.tls.data['ca.crt']);
+
+    // The CA's own expiry, as recorded on its Secret (sre-quero.io/ca-not-after).
+    const now = () => Math.floor(Date.now() / 1000);
+    const withCaNotAfter = (value: string | undefined) => {
+      const ca = structuredClone(installed.ca);
+      ca.metadata.annotations ??= {};
+      if (value === undefined) delete ca.metadata.annotations['sre-quero.io/ca-not-after'];
+      else ca.metadata.annotations['sre-quero.io/ca-not-after'] = value;
+      return ca;
+    };
+    /** A new CA and a certificate it signed, ending by it, with the new CA's not-after recorded. */
+    const newCa = (t: Test, result: { tls: Json; ca: Json; bundle: string }, what: string) => {
+      t.not(result.bundle, installed.tls.data['ca.crt'], `${what}: a new CA, in the caBundle`);
+      t.strictSame([result.tls.data['ca.crt'], result.ca.data['tls.crt']], [result.bundle, result.bundle], `${what}: the same new CA in both Secrets`);
+      const caCert = new X509Certificate(decode(result.bundle));
+      const leaf = new X509Certificate(decode(result.tls.data['tls.crt']));
+      t.ok(leaf.checkIssued(caCert) && leaf.verify(caCert.publicKey), `${what}: the certificate verifies against the new CA`);
+      t.ok(Date.parse(leaf.validTo) <= Date.parse(caCert.validTo), `${what}: the certificate (${leaf.validTo}) ends by the CA (${caCert.validTo})`);
+      t.ok(Math.abs(caNotAfter(result.ca) - Date.parse(caCert.validTo) / 1000) < 5, `${what}: the new CA's not-after recorded`);
+      t.ok(caNotAfter(result.ca) - now() > 3649 * 86_400, `${what}: caValidityDays from now`);
+    };
+
+    leave(nearExpiry, withCaNotAfter(String(now() + 100 * 86_400)));
+    newCa(t, await upgrade(), 'certificate due, the CA ends in 100 days (< validityDays)');
+    leave(installed.tls, withCaNotAfter(String(now() + 100 * 86_400)));
+    newCa(t, await upgrade(), 'certificate not due, but it ends after the CA');
+    leave(installed.tls, withCaNotAfter(String(now() - 86_400)));
+    newCa(t, await upgrade(), 'the CA expired yesterday');
+
+    const covered = withCaNotAfter(String(now() + 400 * 86_400));
+    leave(nearExpiry, covered);
+    const resigned = await upgrade();
+    t.not(resigned.tls.data['tls.crt'], installed.tls.data['tls.crt'], 'certificate due, the CA ends in 400 days: re-signed');
+    t.strictSame([resigned.bundle, resigned.ca.data], [installed.bundle, installed.ca.data], 'by the same CA: caBundle unchanged');
+    t.equal(caNotAfter(resigned.ca), caNotAfter(covered), "the CA's recorded not-after carried over");
+    t.ok(notAfter(resigned.tls) <= caNotAfter(covered), 'the new certificate ends by the CA');
+
+    const shortLeaf = structuredClone(installed.tls);
+    shortLeaf.metadata.annotations['sre-quero.io/not-after'] = String(now() + 150 * 86_400);
+    leave(shortLeaf, withCaNotAfter(String(now() + 200 * 86_400)));
+    const notYet = await upgrade();
+    t.strictSame([notYet.tls.data, notYet.bundle], [installed.tls.data, installed.bundle], 'the CA ends in 200 days, the certificate (not due) in 150: both kept until the certificate is due');
+
+    // A release from before the annotation: the CA's end is unknown; kept as before, nothing claimed.
+    for (const [value, what] of [[undefined, 'no ca-not-after'], ['soon', 'a ca-not-after that is no number']] as const) {
+      leave(installed.tls, withCaNotAfter(value));
+      const unknown = await upgrade();
+      t.strictSame([unknown.tls.data, unknown.bundle], [installed.tls.data, installed.bundle], `${what}: kept`);
+      t.notOk(unknown.ca.metadata.annotations?.['sre-quero.io/ca-not-after'], `${what}: no not-after claimed for the CA`);
+      leave(nearExpiry, withCaNotAfter(value));
+      const resignedUnknown = await upgrade();
+      t.not(resignedUnknown.tls.data['tls.crt'], installed.tls.data['tls.crt'], `${what}: re-signed near expiry`);
+      t.equal(resignedUnknown.bundle, installed.bundle, `${what}: by the same CA`);
+    }
   });
 
   t.test("selfSigned lifetimes: the CA outlives the certificate, the renewal window falls inside it", async (t) => {

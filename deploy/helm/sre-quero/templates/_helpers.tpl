@@ -108,8 +108,19 @@ The self-signed CA and serving certificate, made once per rendering (memoised
 on the root context, so the Secret and the webhook's caBundle agree) and kept
 across upgrades: the Secrets already in the cluster are reused (lookup) while
 the certificate names the same DNS names and has more than renewBeforeDays
-left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
-{caCert, caKey, cert, key, notAfter} (PEM; notAfter in Unix seconds).
+left; then it is re-signed by the same CA, so the caBundle stays.
+
+The CA's own not-after is recorded when it is made (annotation
+sre-quero.io/ca-not-after on the CA Secret; Helm cannot read X.509) and
+carried over. A certificate never outlives its CA: one is kept only when it
+ends by the CA's not-after, and when one is signed and the CA would end
+before it (now + validityDays), or has ended, a new CA is made with it (the
+caBundle changes in the same release). A CA kept from a release without the
+annotation has an unknown not-after: it is used as before, and the annotation
+stays absent rather than guessed.
+
+Returns JSON {caCert, caKey, caNotAfter, cert, key, notAfter, dnsNames} (PEM;
+times in Unix seconds; caNotAfter 0 when unknown).
 */}}
 {{- define "sre-quero.selfSigned" -}}
 {{- if not (hasKey . "sreQueroSelfSigned") }}
@@ -119,31 +130,42 @@ left; then it is re-signed by the same CA, so the caBundle stays. Returns JSON
 {{- $dnsNames := include "sre-quero.dnsNames" . | fromJsonArray }}
 {{- $names := join "," $dnsNames }}
 {{- $now := now | unixEpoch | int64 }}
+{{- $validity := mul (int64 $cfg.validityDays) 86400 }}
 {{- $caSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-ca" $fullname) }}
 {{- $tlsSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-tls" $fullname) }}
 {{- $ca := dict }}
+{{- $caNotAfter := 0 | int64 }}
 {{- $result := dict }}
 {{- if and $caSecret (index ($caSecret.data | default dict) "tls.crt") (index ($caSecret.data | default dict) "tls.key") }}
 {{- $ca = buildCustomCert (index $caSecret.data "tls.crt") (index $caSecret.data "tls.key") }}
-{{- else }}
-{{- $ca = genCA (printf "sre-quero CA for %s" (index $dnsNames 2)) (int $cfg.caValidityDays) }}
+{{- $recorded := index ($caSecret.metadata.annotations | default dict) "sre-quero.io/ca-not-after" | default "" | toString }}
+{{- if regexMatch "^[0-9]+$" $recorded }}
+{{- $caNotAfter = int64 $recorded }}
+{{- end }}
 {{- end }}
 {{- $kept := false }}
-{{- if and $caSecret $tlsSecret }}
+{{- if and $ca.Cert $tlsSecret }}
 {{- $annotations := $tlsSecret.metadata.annotations | default dict }}
 {{- $notAfter := index $annotations "sre-quero.io/not-after" | default "0" | int64 }}
 {{- $data := $tlsSecret.data | default dict }}
-{{- if and (index $data "tls.crt") (index $data "tls.key") (eq (index $annotations "sre-quero.io/dns-names" | default "") $names) (eq (index $data "ca.crt" | default "") ($ca.Cert | b64enc)) (gt (sub $notAfter $now) (mul (int $cfg.renewBeforeDays) 86400)) }}
+{{- $withinCa := or (eq $caNotAfter 0) (le $notAfter $caNotAfter) }}
+{{- if and (index $data "tls.crt") (index $data "tls.key") (eq (index $annotations "sre-quero.io/dns-names" | default "") $names) (eq (index $data "ca.crt" | default "") ($ca.Cert | b64enc)) (gt (sub $notAfter $now) (mul (int64 $cfg.renewBeforeDays) 86400)) $withinCa }}
 {{- $result = dict "cert" (index $data "tls.crt" | b64dec) "key" (index $data "tls.key" | b64dec) "notAfter" $notAfter }}
 {{- $kept = true }}
 {{- end }}
 {{- end }}
 {{- if not $kept }}
+{{- /* An hour's leeway: the clock, and the time between this "now" and the signing. */}}
+{{- if or (not $ca.Cert) (and (gt $caNotAfter 0) (lt $caNotAfter (add $now $validity 3600))) }}
+{{- $ca = genCA (printf "sre-quero CA for %s" (index $dnsNames 2)) (int $cfg.caValidityDays) }}
+{{- $caNotAfter = add $now (mul (int64 $cfg.caValidityDays) 86400) }}
+{{- end }}
 {{- $cert := genSignedCert (index $dnsNames 2) nil $dnsNames (int $cfg.validityDays) $ca }}
-{{- $result = dict "cert" $cert.Cert "key" $cert.Key "notAfter" (add $now (mul (int $cfg.validityDays) 86400)) }}
+{{- $result = dict "cert" $cert.Cert "key" $cert.Key "notAfter" (add $now $validity) }}
 {{- end }}
 {{- $_ := set $result "caCert" $ca.Cert }}
 {{- $_ := set $result "caKey" $ca.Key }}
+{{- $_ := set $result "caNotAfter" $caNotAfter }}
 {{- $_ := set $result "dnsNames" $names }}
 {{- $_ := set . "sreQueroSelfSigned" $result }}
 {{- end }}

@@ -367,10 +367,13 @@ if (!isExecutable(helm)) {
       return ca;
     };
     /** A new CA and a certificate it signed, ending by it, with the new CA's not-after recorded. */
-    const newCa = (t: Test, result: { tls: Json; ca: Json; bundle: string }, what: string) => {
-      t.not(result.bundle, installed.tls.data['ca.crt'], `${what}: a new CA, in the caBundle`);
-      t.strictSame([result.tls.data['ca.crt'], result.ca.data['tls.crt']], [result.bundle, result.bundle], `${what}: the same new CA in both Secrets`);
-      const caCert = new X509Certificate(decode(result.bundle));
+    const newCa = (t: Test, result: { tls: Json; ca: Json; bundle: string }, what: string, { oldCaTrusted }: { oldCaTrusted: boolean }) => {
+      t.not(result.tls.data['ca.crt'], installed.tls.data['ca.crt'], `${what}: a new CA`);
+      t.equal(result.tls.data['ca.crt'], result.ca.data['tls.crt'], `${what}: the same new CA in both Secrets`);
+      // While the old CA has not ended, the caBundle trusts it too: the pods serve its certificate until they read the new Secret.
+      const expectedBundle = decode(result.ca.data['tls.crt']) + (oldCaTrusted ? decode(installed.ca.data['tls.crt']) : '');
+      t.equal(decode(result.bundle), expectedBundle, `${what}: the caBundle is the new CA${oldCaTrusted ? ', then the old one' : ' alone (the old one has ended)'}`);
+      const caCert = new X509Certificate(decode(result.ca.data['tls.crt']));
       const leaf = new X509Certificate(decode(result.tls.data['tls.crt']));
       t.ok(leaf.checkIssued(caCert) && leaf.verify(caCert.publicKey), `${what}: the certificate verifies against the new CA`);
       t.ok(Date.parse(leaf.validTo) <= Date.parse(caCert.validTo), `${what}: the certificate (${leaf.validTo}) ends by the CA (${caCert.validTo})`);
@@ -379,11 +382,17 @@ if (!isExecutable(helm)) {
     };
 
     leave(nearExpiry, withCaNotAfter(String(now() + 100 * 86_400)));
-    newCa(t, await upgrade(), 'certificate due, the CA ends in 100 days (< validityDays)');
+    newCa(t, await upgrade(), 'certificate due, the CA ends in 100 days (< validityDays)', { oldCaTrusted: true });
     leave(installed.tls, withCaNotAfter(String(now() + 100 * 86_400)));
-    newCa(t, await upgrade(), 'certificate not due, but it ends after the CA');
+    const replaced = await upgrade();
+    newCa(t, replaced, 'certificate not due, but it ends after the CA', { oldCaTrusted: true });
+    // The release after: the new CA is kept, and the old one leaves the caBundle.
+    leave(replaced.tls, replaced.ca);
+    const after = await upgrade();
+    t.equal(decode(after.bundle), decode(replaced.ca.data['tls.crt']), 'the next upgrade: the caBundle is the new CA alone');
+    t.equal(after.tls.data['tls.crt'], replaced.tls.data['tls.crt'], 'the next upgrade: the certificate is kept');
     leave(installed.tls, withCaNotAfter(String(now() - 86_400)));
-    newCa(t, await upgrade(), 'the CA expired yesterday');
+    newCa(t, await upgrade(), 'the CA expired yesterday', { oldCaTrusted: false });
 
     const covered = withCaNotAfter(String(now() + 400 * 86_400));
     leave(nearExpiry, covered);

@@ -119,8 +119,15 @@ caBundle changes in the same release). A CA kept from a release without the
 annotation has an unknown not-after: it is used as before, and the annotation
 stays absent rather than guessed.
 
-Returns JSON {caCert, caKey, caNotAfter, cert, key, notAfter, dnsNames} (PEM;
-times in Unix seconds; caNotAfter 0 when unknown).
+When a new CA replaces one that has not ended, the old one stays in the
+caBundle of that release (previousCaCert): the API server trusts the
+certificate the pods still serve until they read the new Secret (the server
+re-reads it every 10 s), so the change of CA fails no call. The next upgrade
+leaves it out.
+
+Returns JSON {caCert, caKey, caNotAfter, previousCaCert, cert, key, notAfter,
+dnsNames} (PEM; times in Unix seconds; caNotAfter 0 when unknown;
+previousCaCert "" when none).
 */}}
 {{- define "sre-quero.selfSigned" -}}
 {{- if not (hasKey . "sreQueroSelfSigned") }}
@@ -134,6 +141,7 @@ times in Unix seconds; caNotAfter 0 when unknown).
 {{- $caSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-ca" $fullname) }}
 {{- $tlsSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-tls" $fullname) }}
 {{- $ca := dict }}
+{{- $previousCaCert := "" }}
 {{- $caNotAfter := 0 | int64 }}
 {{- $result := dict }}
 {{- if and $caSecret (index ($caSecret.data | default dict) "tls.crt") (index ($caSecret.data | default dict) "tls.key") }}
@@ -157,6 +165,10 @@ times in Unix seconds; caNotAfter 0 when unknown).
 {{- if not $kept }}
 {{- /* An hour's leeway: the clock, and the time between this "now" and the signing. */}}
 {{- if or (not $ca.Cert) (and (gt $caNotAfter 0) (lt $caNotAfter (add $now $validity 3600))) }}
+{{- /* The CA it replaces, while it has not ended, stays in the caBundle for this release: the pods serve the certificate it signed until they read the new Secret. */}}
+{{- if and $ca.Cert (gt $caNotAfter $now) }}
+{{- $previousCaCert = $ca.Cert }}
+{{- end }}
 {{- $ca = genCA (printf "sre-quero CA for %s" (index $dnsNames 2)) (int $cfg.caValidityDays) }}
 {{- $caNotAfter = add $now (mul (int64 $cfg.caValidityDays) 86400) }}
 {{- end }}
@@ -166,6 +178,7 @@ times in Unix seconds; caNotAfter 0 when unknown).
 {{- $_ := set $result "caCert" $ca.Cert }}
 {{- $_ := set $result "caKey" $ca.Key }}
 {{- $_ := set $result "caNotAfter" $caNotAfter }}
+{{- $_ := set $result "previousCaCert" $previousCaCert }}
 {{- $_ := set $result "dnsNames" $names }}
 {{- $_ := set . "sreQueroSelfSigned" $result }}
 {{- end }}
@@ -176,7 +189,8 @@ times in Unix seconds; caNotAfter 0 when unknown).
 {{- define "sre-quero.caBundle" -}}
 {{- $source := .Values.certificates.source }}
 {{- if eq $source "selfSigned" }}
-{{- (include "sre-quero.selfSigned" . | fromJson).caCert | b64enc }}
+{{- $certs := include "sre-quero.selfSigned" . | fromJson }}
+{{- printf "%s%s" $certs.caCert $certs.previousCaCert | b64enc }}
 {{- else if eq $source "existingSecret" }}
 {{- $bundle := required "certificates.existingSecret.caBundle is required with certificates.source=existingSecret" .Values.certificates.existingSecret.caBundle }}
 {{- if hasPrefix "-----BEGIN" (trim $bundle) }}{{ $bundle | b64enc }}{{ else }}{{ $bundle | nospace }}{{ end }}

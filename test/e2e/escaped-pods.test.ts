@@ -5,15 +5,32 @@ import type { Json } from '../helpers/reviews.js';
 import { hasSidecar, waitFor } from './harness.js';
 import { isReady, namespaceFor, nodeClusterOrSkip } from './node-harness.js';
 
-// "Pods that escaped", against sre-quero as deploy/ installs it: pods that run
-// in a namespace before it is labelled logging.sre-quero/injection=enabled
-// (what a pod created before the install, or while the webhook was down,
-// looks like), and a pod whose sidecar is older than the settings give. The
-// leading replica's reconciler reports them (sre_quero_escaped_pods, an Event
-// on each pod), `sre-quero explain cluster` lists them with the command that
-// replaces them, and after that command they are gone from the report.
-// Nothing else is touched: only this file's own namespace is labelled, so
-// the other files, which run at the same time, are not affected.
+// "Pods that escaped", against sre-quero as deploy/ installs it. The leading
+// replica's reconciler reports them (sre_quero_escaped_pods, an Event on each
+// pod), `sre-quero explain cluster` lists them with the command that replaces
+// them, and after that command they are gone from the report. Two ways in:
+//
+// - pods that run in a namespace before it is labelled
+//   logging.sre-quero/injection=enabled, and a pod whose sidecar is older than
+//   the settings give;
+// - pods created while the webhook is down (issue 11): the API server calls
+//   the injector, the call fails, and failurePolicy: Ignore admits the pods
+//   without the sidecar. The installed webhook cannot be taken down for one
+//   namespace: its enabled entry takes every namespace labelled enabled (no
+//   objectSelector, no matchConditions) and its Service and replicas are
+//   shared by the files that run at the same time. So for the outage this
+//   file's namespace is served by a copy of the installed enabled entry (read
+//   from the cluster: same rules, path, timeout, caBundle, failurePolicy),
+//   selected by the namespace's own name and pointing at a copy of the
+//   installed Service in that namespace, where no replica runs: no
+//   endpoints, what the API server meets when every replica is gone. The
+//   API server's own fail-open counter for that entry shows it called the
+//   injector and let the pods through. The outage ends as it would: the copy
+//   goes and the namespace is labelled enabled, i.e. served by the installed
+//   entry again, which injects the pods the reported rollout makes.
+//
+// Nothing else is touched: only this file's own namespaces are labelled or
+// selected, so the other files, which run at the same time, are not affected.
 
 const cluster = nodeClusterOrSkip();
 
@@ -66,9 +83,14 @@ if (cluster !== undefined) {
       1000,
     );
 
-  t.test('pods running before their namespace asked for injection, and an older sidecar: gauge, Events, explain cluster, fixed by a rollout', async (t) => {
-    const ns = await namespaceFor(cluster, 'escaped');
-    const deployment = parse(`
+  const podsOf = async (ns: string, selector: string) => ((await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`)).body as Json).items as Json[];
+  const eventsOf = async (ns: string, name: string) =>
+    ((await api('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`)).body.items as Json[]).filter((e) =>
+      ['LoggingSidecarMissing', 'LoggingSidecarOutdated'].includes(e.reason),
+    );
+  /** Deployment web: two busybox pods that stop at once on TERM. */
+  const webDeployment = (ns: string) =>
+    parse(`
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: ${ns}}
@@ -82,6 +104,10 @@ spec:
       containers:
         - {name: web, image: ${cluster.busyboxImage}, imagePullPolicy: Never, command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 1; done']}
 `) as Json;
+
+  t.test('pods running before their namespace asked for injection, and an older sidecar: gauge, Events, explain cluster, fixed by a rollout', async (t) => {
+    const ns = await namespaceFor(cluster, 'escaped');
+    const deployment = webDeployment(ns);
     const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(deployment) });
     t.equal(applied.status, 0, 'kubectl apply', { stderr: applied.stderr });
     // A pod as an older sre-quero injected it: the label, a status naming another image, a container named promtail.
@@ -94,13 +120,12 @@ spec:
       },
     });
     t.equal(old.status, 201, 'created', { body: old.body });
-    const podsOf = async (selector: string) => ((await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`)).body as Json).items as Json[];
     const before = await waitFor('two running web pods, without the sidecar', async () => {
-      const pods = await podsOf('app=web');
+      const pods = await podsOf(ns, 'app=web');
       return pods.length === 2 && pods.every(isReady) ? pods : undefined;
     }, 90_000);
     for (const pod of before) t.notOk(hasSidecar(pod), `${pod.metadata.name}: no sidecar (the namespace did not ask yet)`);
-    await waitFor('the old-sidecar pod running', async () => ((await podsOf('app=old')).every(isReady) ? true : undefined), 90_000);
+    await waitFor('the old-sidecar pod running', async () => ((await podsOf(ns, 'app=old')).every(isReady) ? true : undefined), 90_000);
 
     const labelled = await api('PATCH', `/api/v1/namespaces/${ns}`, { metadata: { labels: { 'logging.sre-quero/injection': 'enabled' } } }, { contentType: 'application/merge-patch+json' });
     t.equal(labelled.status, 200, 'the namespace now asks for every pod');
@@ -112,12 +137,8 @@ spec:
     );
     t.pass(`reported by ${reported.leader}`);
 
-    const eventsOf = async (name: string) =>
-      ((await api('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`)).body.items as Json[]).filter((e) =>
-        ['LoggingSidecarMissing', 'LoggingSidecarOutdated'].includes(e.reason),
-      );
     for (const pod of before) {
-      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(pod.metadata.name)).length > 0 ? eventsOf(pod.metadata.name) : undefined), 30_000);
+      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(ns, pod.metadata.name)).length > 0 ? eventsOf(ns, pod.metadata.name) : undefined), 30_000);
       t.match(event, {
         type: 'Warning',
         reason: 'LoggingSidecarMissing',
@@ -125,14 +146,14 @@ spec:
         message: new RegExp(`^This pod runs without the logging sidecar that its namespace asks for \\(logging\\.sre-quero/injection=enabled\\).*: kubectl rollout restart deployment/web -n ${ns}\\.`),
       });
     }
-    const [outdated] = await waitFor('the Event on old-sidecar', async () => ((await eventsOf('old-sidecar')).length > 0 ? eventsOf('old-sidecar') : undefined), 30_000);
+    const [outdated] = await waitFor('the Event on old-sidecar', async () => ((await eventsOf(ns, 'old-sidecar')).length > 0 ? eventsOf(ns, 'old-sidecar') : undefined), 30_000);
     t.match(outdated, { type: 'Normal', reason: 'LoggingSidecarOutdated', message: /^This pod runs the sidecar image grafana\/promtail:3\.0\.0; the settings give .* now\. .*kubectl delete pod\/old-sidecar/ });
 
     // Not at every resync: more changes in the namespace, still one Event per pod (unless the Lease moved meanwhile: a new leader tells once more).
     await api('PATCH', `/api/v1/namespaces/${ns}/pods/old-sidecar`, { metadata: { labels: { touched: 'yes' } } }, { contentType: 'application/merge-patch+json' });
     await new Promise((resolve) => setTimeout(resolve, 5000));
     if ((await leader())?.metadata.name === reported.leader) {
-      for (const name of [...before.map((p) => p.metadata.name as string), 'old-sidecar']) t.equal((await eventsOf(name)).length, 1, `${name}: told once`);
+      for (const name of [...before.map((p) => p.metadata.name as string), 'old-sidecar']) t.equal((await eventsOf(ns, name)).length, 1, `${name}: told once`);
     } else t.comment('the Lease moved during the test (another file restarts replicas): the once-per-pod check is left out');
 
     const listed = await explain(['cluster', '-n', ns]);
@@ -154,13 +175,129 @@ spec:
     t.equal(restarted.status, 0, 'kubectl rollout restart', { stderr: restarted.stderr });
     const status = await kubectl(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s']);
     t.equal(status.status, 0, 'rolled out', { stdout: status.stdout, stderr: status.stderr });
-    const after = (await podsOf('app=web')).filter((p) => !p.metadata.deletionTimestamp);
+    const after = (await podsOf(ns, 'app=web')).filter((p) => !p.metadata.deletionTimestamp);
     t.ok(after.length >= 2 && after.every(hasSidecar), 'the new pods carry the sidecar');
     await waitForGauge(ns, [`sre_quero_escaped_pods{namespace="${ns}",reason="outdated_image"} 1`], 'missing_sidecar gone from the gauge');
     const remaining = await explain(['cluster', '-n', ns]);
     t.match(remaining.stdout, `\nnamespace ${ns} (logging.sre-quero/injection=enabled): 1 escaped pod\n  Pod old-sidecar: outdated_image`);
 
     t.equal((await api('DELETE', `/api/v1/namespaces/${ns}/pods/old-sidecar?gracePeriodSeconds=0`)).status, 200);
+    await waitForGauge(ns, [], 'the gauge empty for the namespace');
+    t.match((await explain(['cluster', '-n', ns])).stdout, /\nno escaped pods: /);
+  });
+
+  /** The API server's own count of calls to `entry` that failed and were let through (failurePolicy: Ignore). */
+  const failedOpen = async (entry: string): Promise<number> => {
+    const reply = await api<string>('GET', '/metrics');
+    if (reply.status !== 200 || typeof reply.body !== 'string') throw new Error(`GET /metrics on the API server: ${reply.status}`);
+    const line = reply.body.split('\n').find((l) => l.startsWith('apiserver_admission_webhook_fail_open_count{') && l.includes(`name="${entry}"`) && l.includes('type="admit"'));
+    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+  };
+  const MUTATING = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+
+  t.test('pods created while the webhook is down: admitted without the sidecar (fail open), then gauge, Events, explain cluster, fixed by a rollout', async (t) => {
+    const ns = await namespaceFor(cluster, 'escaped-down');
+    // The installed webhook, as the API server has it; its enabled entry and Service are copied for the outage.
+    const installed = await api('GET', `${MUTATING}/sre-quero`);
+    t.equal(installed.status, 200, 'the installed MutatingWebhookConfiguration sre-quero');
+    const enabledEntry = (installed.body.webhooks as Json[]).find((w) => w.name === 'enabled.injector.sre-quero.io');
+    if (enabledEntry === undefined) throw new Error('the installed sre-quero has no entry enabled.injector.sre-quero.io');
+    t.equal(enabledEntry.failurePolicy, 'Ignore', 'the installed entry fails open: what lets pods through while it is down');
+    const service = (await api('GET', '/api/v1/namespaces/sre-quero/services/sre-quero')).body as Json;
+    t.ok(service.spec?.selector, 'the installed Service');
+
+    // The same Service in this namespace: it selects sre-quero's replicas, and none runs here.
+    const down = await api('POST', `/api/v1/namespaces/${ns}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'sre-quero', labels: service.metadata.labels },
+      spec: { type: 'ClusterIP', selector: service.spec.selector, ports: service.spec.ports.map(({ name, port, targetPort, protocol }: Json) => ({ name, port, targetPort, protocol })) },
+    });
+    t.equal(down.status, 201, 'a Service without endpoints', { body: down.body });
+    const endpoints = ((await api('GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent('kubernetes.io/service-name=sre-quero')}`)).body.items as Json[]) ?? [];
+    t.notOk(endpoints.some((slice) => (slice.endpoints ?? []).length > 0), 'no replica behind it');
+
+    const entry = 'enabled.escaped-down.sre-quero.io';
+    const configuration = `sre-quero-escaped-down-${ns}`;
+    const failedAtStart = await failedOpen(entry);
+    const created = await api('POST', MUTATING, {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: configuration },
+      webhooks: [
+        {
+          ...enabledEntry,
+          name: entry,
+          clientConfig: { caBundle: enabledEntry.clientConfig.caBundle, service: { ...enabledEntry.clientConfig.service, namespace: ns } },
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+        },
+      ],
+    });
+    t.equal(created.status, 201, 'the injector entry for this namespace, down', { body: created.body });
+    let removed = false;
+    const removeEntry = async () => {
+      if (removed) return;
+      removed = true;
+      await api('DELETE', `${MUTATING}/${configuration}`);
+    };
+    t.teardown(removeEntry);
+
+    // The API server reads webhook configurations through an informer: dry-run creations until it calls the entry (and fails open).
+    const probe = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'dry-run-' }, spec: { containers: [{ name: 'app', image: cluster.busyboxImage }] } };
+    await waitFor('the API server calling the entry', async () => {
+      const reply = await api('POST', `/api/v1/namespaces/${ns}/pods?dryRun=All`, probe);
+      return reply.status === 201 && (await failedOpen(entry)) > failedAtStart ? true : undefined;
+    }, 60_000, 500);
+    const failedBefore = await failedOpen(entry);
+
+    // The outage: the ReplicaSet controller creates the pods, the API server cannot reach the injector.
+    const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(webDeployment(ns)) });
+    t.equal(applied.status, 0, 'kubectl apply', { stderr: applied.stderr });
+    const escaped = await waitFor('two running web pods', async () => {
+      const pods = await podsOf(ns, 'app=web');
+      return pods.length === 2 && pods.every(isReady) ? pods : undefined;
+    }, 90_000);
+    for (const pod of escaped) {
+      const containers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: Json) => c.name as string);
+      t.strictSame(containers, ['web'], `${pod.metadata.name}: admitted and running without the sidecar`);
+      t.equal(pod.metadata.annotations?.['logging.sre-quero/status'], undefined, `${pod.metadata.name}: no sre-quero status annotation (no webhook answered)`);
+    }
+    const failedAfter = await failedOpen(entry);
+    t.ok(failedAfter - failedBefore >= escaped.length, `the API server failed open for each pod (apiserver_admission_webhook_fail_open_count{name="${entry}"}: ${failedBefore} -> ${failedAfter})`);
+
+    // The outage ends: the copy goes, the namespace is served by the installed entry (labelled enabled), as it would have been all along.
+    await removeEntry();
+    const labelled = await api('PATCH', `/api/v1/namespaces/${ns}`, { metadata: { labels: { 'logging.sre-quero/injection': 'enabled' } } }, { contentType: 'application/merge-patch+json' });
+    t.equal(labelled.status, 200, 'the namespace labelled enabled');
+
+    const reported = await waitForGauge(ns, [`sre_quero_escaped_pods{namespace="${ns}",reason="missing_sidecar"} 2`], 'the gauge on the leading replica');
+    t.pass(`reported by ${reported.leader}`);
+    for (const pod of escaped) {
+      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(ns, pod.metadata.name)).length > 0 ? eventsOf(ns, pod.metadata.name) : undefined), 30_000);
+      t.match(event, {
+        type: 'Warning',
+        reason: 'LoggingSidecarMissing',
+        involvedObject: { kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+        message: new RegExp(`^This pod runs without the logging sidecar that its namespace asks for \\(logging\\.sre-quero/injection=enabled\\).*while the webhook was unreachable.*: kubectl rollout restart deployment/web -n ${ns}\\.`),
+      });
+    }
+
+    const listed = await explain(['cluster', '-n', ns]);
+    t.equal(listed.code, 0, listed.stderr);
+    t.match(listed.stdout, `\nnamespace ${ns} (logging.sre-quero/injection=enabled): 2 escaped pods\n`);
+    t.match(listed.stdout, new RegExp(`\\n  Deployment web: missing_sidecar: ${escaped.map((p) => p.metadata.name).sort().join(', ')}\\n    runs without the logging sidecar[^\\n]*\\n    fix: kubectl rollout restart deployment/web -n ${ns}\\n`));
+    t.match(listed.stdout, /\n2 escaped pods in 1 namespace \(missing_sidecar 2\); sre-quero restarts nothing itself\n$/);
+    const everywhere = await explain(['cluster']);
+    t.equal(everywhere.code, 0, everywhere.stderr);
+    t.match(everywhere.stdout, `\nnamespace ${ns} (logging.sre-quero/injection=enabled): 2 escaped pods\n`, 'in the cluster-wide list too');
+
+    // The fix the report gives: the webhook is back, so the new pods are injected.
+    const restarted = await kubectl(['rollout', 'restart', 'deployment/web', '-n', ns]);
+    t.equal(restarted.status, 0, 'kubectl rollout restart', { stderr: restarted.stderr });
+    const status = await kubectl(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s']);
+    t.equal(status.status, 0, 'rolled out', { stdout: status.stdout, stderr: status.stderr });
+    const after = (await podsOf(ns, 'app=web')).filter((p) => !p.metadata.deletionTimestamp);
+    t.ok(after.length >= 2 && after.every(hasSidecar), 'the new pods carry the sidecar');
     await waitForGauge(ns, [], 'the gauge empty for the namespace');
     t.match((await explain(['cluster', '-n', ns])).stdout, /\nno escaped pods: /);
   });

@@ -1,5 +1,5 @@
 import { request } from 'node:https';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse } from 'yaml';
 import type { Json } from '../helpers/reviews.js';
 import { hasSidecar, waitFor } from './harness.js';
@@ -105,6 +105,28 @@ spec:
         - {name: web, image: ${cluster.busyboxImage}, imagePullPolicy: Never, command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 1; done']}
 `) as Json;
 
+  /** The Warning Event the report puts on each pod without the sidecar; `says`: words its message must hold too. */
+  const missingSidecarEvents = async (t: Test, ns: string, pods: Json[], says?: string) => {
+    for (const pod of pods) {
+      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(ns, pod.metadata.name)).length > 0 ? eventsOf(ns, pod.metadata.name) : undefined), 30_000);
+      t.match(event, {
+        type: 'Warning',
+        reason: 'LoggingSidecarMissing',
+        involvedObject: { kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+        message: new RegExp(`^This pod runs without the logging sidecar that its namespace asks for \\(logging\\.sre-quero/injection=enabled\\).*${says === undefined ? '' : `${says}.*`}: kubectl rollout restart deployment/web -n ${ns}\\.`),
+      });
+    }
+  };
+  /** The fix the report gives, a rollout: the new pods of web carry the sidecar. */
+  const rolloutInjects = async (t: Test, ns: string) => {
+    const restarted = await kubectl(['rollout', 'restart', 'deployment/web', '-n', ns]);
+    t.equal(restarted.status, 0, 'kubectl rollout restart', { stderr: restarted.stderr });
+    const status = await kubectl(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s']);
+    t.equal(status.status, 0, 'rolled out', { stdout: status.stdout, stderr: status.stderr });
+    const after = (await podsOf(ns, 'app=web')).filter((p) => !p.metadata.deletionTimestamp);
+    t.ok(after.length >= 2 && after.every(hasSidecar), 'the new pods carry the sidecar');
+  };
+
   t.test('pods running before their namespace asked for injection, and an older sidecar: gauge, Events, explain cluster, fixed by a rollout', async (t) => {
     const ns = await namespaceFor(cluster, 'escaped');
     const deployment = webDeployment(ns);
@@ -137,15 +159,7 @@ spec:
     );
     t.pass(`reported by ${reported.leader}`);
 
-    for (const pod of before) {
-      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(ns, pod.metadata.name)).length > 0 ? eventsOf(ns, pod.metadata.name) : undefined), 30_000);
-      t.match(event, {
-        type: 'Warning',
-        reason: 'LoggingSidecarMissing',
-        involvedObject: { kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
-        message: new RegExp(`^This pod runs without the logging sidecar that its namespace asks for \\(logging\\.sre-quero/injection=enabled\\).*: kubectl rollout restart deployment/web -n ${ns}\\.`),
-      });
-    }
+    await missingSidecarEvents(t, ns, before);
     const [outdated] = await waitFor('the Event on old-sidecar', async () => ((await eventsOf(ns, 'old-sidecar')).length > 0 ? eventsOf(ns, 'old-sidecar') : undefined), 30_000);
     t.match(outdated, { type: 'Normal', reason: 'LoggingSidecarOutdated', message: /^This pod runs the sidecar image grafana\/promtail:3\.0\.0; the settings give .* now\. .*kubectl delete pod\/old-sidecar/ });
 
@@ -171,12 +185,7 @@ spec:
     t.match(onePod.stdout, `\n  note: this pod runs without the sidecar (created before its namespace or template asked for it, or while the webhook was unreachable); a new pod gets it: kubectl rollout restart deployment/web -n ${ns}\n`);
 
     // The fix, as the report says: a rollout makes new pods, which the webhook injects.
-    const restarted = await kubectl(['rollout', 'restart', 'deployment/web', '-n', ns]);
-    t.equal(restarted.status, 0, 'kubectl rollout restart', { stderr: restarted.stderr });
-    const status = await kubectl(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s']);
-    t.equal(status.status, 0, 'rolled out', { stdout: status.stdout, stderr: status.stderr });
-    const after = (await podsOf(ns, 'app=web')).filter((p) => !p.metadata.deletionTimestamp);
-    t.ok(after.length >= 2 && after.every(hasSidecar), 'the new pods carry the sidecar');
+    await rolloutInjects(t, ns);
     await waitForGauge(ns, [`sre_quero_escaped_pods{namespace="${ns}",reason="outdated_image"} 1`], 'missing_sidecar gone from the gauge');
     const remaining = await explain(['cluster', '-n', ns]);
     t.match(remaining.stdout, `\nnamespace ${ns} (logging.sre-quero/injection=enabled): 1 escaped pod\n  Pod old-sidecar: outdated_image`);
@@ -272,15 +281,7 @@ spec:
 
     const reported = await waitForGauge(ns, [`sre_quero_escaped_pods{namespace="${ns}",reason="missing_sidecar"} 2`], 'the gauge on the leading replica');
     t.pass(`reported by ${reported.leader}`);
-    for (const pod of escaped) {
-      const [event] = await waitFor(`the Event on ${pod.metadata.name}`, async () => ((await eventsOf(ns, pod.metadata.name)).length > 0 ? eventsOf(ns, pod.metadata.name) : undefined), 30_000);
-      t.match(event, {
-        type: 'Warning',
-        reason: 'LoggingSidecarMissing',
-        involvedObject: { kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
-        message: new RegExp(`^This pod runs without the logging sidecar that its namespace asks for \\(logging\\.sre-quero/injection=enabled\\).*while the webhook was unreachable.*: kubectl rollout restart deployment/web -n ${ns}\\.`),
-      });
-    }
+    await missingSidecarEvents(t, ns, escaped, 'while the webhook was unreachable');
 
     const listed = await explain(['cluster', '-n', ns]);
     t.equal(listed.code, 0, listed.stderr);
@@ -292,12 +293,7 @@ spec:
     t.match(everywhere.stdout, `\nnamespace ${ns} (logging.sre-quero/injection=enabled): 2 escaped pods\n`, 'in the cluster-wide list too');
 
     // The fix the report gives: the webhook is back, so the new pods are injected.
-    const restarted = await kubectl(['rollout', 'restart', 'deployment/web', '-n', ns]);
-    t.equal(restarted.status, 0, 'kubectl rollout restart', { stderr: restarted.stderr });
-    const status = await kubectl(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s']);
-    t.equal(status.status, 0, 'rolled out', { stdout: status.stdout, stderr: status.stderr });
-    const after = (await podsOf(ns, 'app=web')).filter((p) => !p.metadata.deletionTimestamp);
-    t.ok(after.length >= 2 && after.every(hasSidecar), 'the new pods carry the sidecar');
+    await rolloutInjects(t, ns);
     await waitForGauge(ns, [], 'the gauge empty for the namespace');
     t.match((await explain(['cluster', '-n', ns])).stdout, /\nno escaped pods: /);
   });

@@ -208,11 +208,14 @@ if (cluster !== undefined && (!isExecutable(helm) || provisioned === undefined))
     t.equal(kept?.data['tls.crt'], before?.data['tls.crt'], 'the serving certificate is kept across the upgrade (lookup)');
     t.strictSame(await caBundles(), bundlesBefore, 'and so is the caBundle');
 
-    // Within renewBeforeDays of expiry (here: always), an upgrade re-signs
-    // the certificate with the same CA: caBundle unchanged, nothing restarts.
+    // Within renewBeforeDays of expiry (here: always, the 365-day certificate
+    // has less than 399 days left), an upgrade re-signs the certificate with
+    // the same CA, which covers 400 days more: caBundle unchanged, nothing
+    // restarts. (renewBeforeDays must stay under validityDays: the chart
+    // refuses it otherwise.)
     const renewing = await run([
       'upgrade', RELEASE, chart, '--namespace', RELEASE_NAMESPACE, '--values', valuesFile,
-      '--set', 'replicas=2', '--set', `settings.logPath=${UPGRADED_LOG_PATH}`, '--set', 'certificates.selfSigned.renewBeforeDays=400',
+      '--set', 'replicas=2', '--set', `settings.logPath=${UPGRADED_LOG_PATH}`, '--set', 'certificates.selfSigned.validityDays=400', '--set', 'certificates.selfSigned.renewBeforeDays=399',
       '--wait=watcher', '--timeout', '3m',
     ]);
     t.equal(renewing.status, 0, 'helm upgrade (renewal)', { stderr: renewing.stderr });

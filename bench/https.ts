@@ -23,7 +23,7 @@ import { makeCertificates } from '../src/certs.js';
 import { imageEnv, nodeFlagsFrom } from './image-runtime.js';
 import { TARGET_PATHS, TARGETS, type ChildMessage, type ParentMessage, type Target } from './https-shared.js';
 import { RECIPE_PATH, recipeBody } from './reviews.js';
-import { envNumber, fmt, machineBusyCores, machineCpu, mean, percentile, round, table } from './stats.js';
+import { envNumber, fmt, machineBusyCores, machineCpu, mean, median, percentile, round, table } from './stats.js';
 
 const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32, { max: 1024 });
 const SECONDS = envNumber('BENCH_SECONDS', 8, { max: 60 });
@@ -344,12 +344,6 @@ function roundRatios(byTarget: Record<Target, Running>, numerator: Target): numb
   const perRequest = (w: Window) => w.serverCpuMicros / w.ok;
   return byTarget[numerator].windows.map((w, i) => perRequest(w) / perRequest(byTarget.bare.windows[i]!));
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 async function main(): Promise<void> {
   const wallStart = Date.now();

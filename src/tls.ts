@@ -76,10 +76,13 @@ export function certificateNamespaceProblem(pem: string, namespace: string): str
     .split(', ')
     .filter((entry) => entry.startsWith('DNS:'))
     .map((entry) => entry.slice('DNS:'.length));
-  const serviceNamespaces = new Set(names.map((name) => /^[^.]+\.([^.]+)\.svc(?:\.cluster\.local)?$/.exec(name)?.[1]).filter((ns) => ns !== undefined));
-  if (serviceNamespaces.size === 0 || serviceNamespaces.has(namespace)) return undefined;
+  const serviceNames = names.flatMap((name) => {
+    const match = /^[^.]+\.([^.]+)\.svc(?:\.cluster\.local)?$/.exec(name);
+    return match === null ? [] : [{ name, namespace: match[1] }];
+  });
+  if (serviceNames.length === 0 || serviceNames.some((service) => service.namespace === namespace)) return undefined;
   return (
-    `the serving certificate names ${names.filter((name) => name.endsWith('.svc')).join(', ')}, none in namespace ${namespace} where this server runs: ` +
+    `the serving certificate names ${serviceNames.map((service) => service.name).join(', ')}, none in namespace ${namespace} where this server runs: ` +
     `the API server will fail TLS to this webhook and pods will be created without the sidecar. ` +
     `A kustomize namespace: override needs the certificate names, the CA injection and the excluded namespace to follow it (deploy/overlays/example-namespace); ` +
     `or re-issue the certificate for this namespace (sre-quero certs --namespace ${namespace})`

@@ -176,7 +176,9 @@ t.test('a certificate made for another install namespace is logged as an error, 
   t.equal(certificateNamespaceProblem(own.cert, 'sre-quero'), undefined, 'names this namespace: fine');
   t.equal(certificateNamespaceProblem(localhostBundle().cert, 'elsewhere'), undefined, 'no Service names (development, url webhooks): not judged');
   const problem = certificateNamespaceProblem(own.cert, 'elsewhere');
-  t.match(problem, /names sre-quero\.sre-quero\.svc, none in namespace elsewhere where this server runs/);
+  t.match(problem, /names sre-quero\.sre-quero\.svc, sre-quero\.sre-quero\.svc\.cluster\.local, none in namespace elsewhere where this server runs/);
+  const fullNameOnly = makeCertificates({ commonName: 'sre-quero', dnsNames: ['sre-quero.sre-quero.svc.cluster.local'], ipAddresses: [], validDays: 1 });
+  t.match(certificateNamespaceProblem(fullNameOnly.cert, 'elsewhere'), /names sre-quero\.sre-quero\.svc\.cluster\.local, none in namespace elsewhere/, 'the .cluster.local form alone is judged and named too');
   t.match(problem, /example-namespace/);
   t.match(problem, /sre-quero certs --namespace elsewhere/);
 
